@@ -1,0 +1,246 @@
+"""Layer types from torch.nn: convolution, pooling, normalisation, linear, flatten, activations.
+
+Each builder checks the incoming shape (one sample: (C, *spatial) or (features,)), computes the output
+shape with the convolution arithmetic, and builds the PyTorch module with the inferred arguments
+(in_channels, in_features, num_features) filled in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from cnntrain.arithmetic import adaptive_window, conv_out, effective_kernel, pool_out
+from cnntrain.errors import ConfigError, ShapeError
+from cnntrain.kernels import kernel_tensor
+from cnntrain.registry import Built, register
+
+AXES = {1: "L", 2: "H x W", 3: "D x H x W"}
+
+
+def fmt(shape) -> str:
+    return "x".join("?" if s is None else str(s) for s in shape)
+
+
+def count(shape) -> int:
+    """Elements in a shape; 0 while a size is still unknown."""
+    return 0 if any(s is None for s in shape) else math.prod(shape)
+
+
+def ints(value, dims: int, name: str) -> tuple:
+    """An int, or a list of `dims` ints, as a tuple of `dims` ints."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * dims
+    if isinstance(value, (list, tuple)) and len(value) == dims and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return tuple(value)
+    raise ConfigError(f"{name} must be an int or a list of {dims} ints, got {value!r}")
+
+
+def need_rank(in_shape: tuple, dims: int, what: str) -> None:
+    if len(in_shape) == dims + 1:
+        return
+    if len(in_shape) == 1:
+        hint = "it comes after flatten or linear; put it before them"
+    else:
+        hint = f"the input is {len(in_shape) - 1}D; use the {len(in_shape) - 1}d version"
+    raise ShapeError(f"{what} expects C x {AXES[dims]}, got input {fmt(in_shape)}; {hint}")
+
+
+def check_fits(out: tuple, in_shape: tuple, kernel: tuple, padding, advice: str) -> None:
+    if any(o is not None and o < 1 for o in out):
+        pad = f" with padding {fmt(padding)}" if any(padding) else ""
+        raise ShapeError(f"kernel_size {fmt(kernel)} > input {fmt(in_shape[1:])}{pad}; {advice}")
+
+
+# --- convolution ---------------------------------------------------------------------------------
+
+
+def _register_conv(dims: int) -> None:
+    @register(f"conv{dims}d", torch_class=getattr(nn, f"Conv{dims}d"), inferred=("in_channels",))
+    def conv(in_shape, ctx, *, out_channels=None, kernel_size=None, weights=None, trainable=True, **args):
+        """Convolution; `weights` sets hand-designed filters (sobel_x, ...), `trainable: false` freezes them."""
+        need_rank(in_shape, dims, f"conv{dims}d")
+        fixed = None
+        if weights is not None:
+            fixed = kernel_tensor(weights, in_channels=in_shape[0], groups=args.get("groups", 1), dims=dims)
+            out_channels = _agree("out_channels", out_channels, fixed.shape[0])
+            kernel_size = _agree("kernel_size", kernel_size, list(fixed.shape[2:]), dims)
+        if out_channels is None or kernel_size is None:
+            raise ConfigError(f"conv{dims}d needs out_channels and kernel_size (or weights)")
+        k = ints(kernel_size, dims, "kernel_size")
+        s = ints(args.get("stride", 1), dims, "stride")
+        d = ints(args.get("dilation", 1), dims, "dilation")
+        padding = args.get("padding", 0)
+        if padding == "same":
+            out = in_shape[1:]
+        else:
+            p = (0,) * dims if padding == "valid" else ints(padding, dims, "padding")
+            out = tuple(conv_out(i, *kspd) for i, kspd in zip(in_shape[1:], zip(k, s, p, d)))
+            check_fits(out, in_shape, k, p, "use padding or a smaller kernel")
+        module = getattr(nn, f"Conv{dims}d")(in_shape[0], out_channels, kernel_size, **args)
+        if fixed is not None:
+            _set_fixed_weights(module, fixed)
+        module.requires_grad_(bool(trainable))
+        out_shape = (out_channels, *out)
+        macs = count(out_shape) * (in_shape[0] // args.get("groups", 1)) * math.prod(k)
+        return Built(module, out_shape, macs, kernel=tuple(map(effective_kernel, k, d)), stride=s)
+
+
+def _agree(name, given, implied, dims=None):
+    if given is not None and (ints(given, dims, name) != tuple(implied) if dims else given != implied):
+        raise ConfigError(f"{name} {given} disagrees with the weights given, which imply {implied}")
+    return implied
+
+
+def _set_fixed_weights(module, weight: torch.Tensor) -> None:
+    with torch.no_grad():
+        module.weight.copy_(weight)
+        if module.bias is not None:
+            module.bias.zero_()
+
+
+def _register_conv_transpose(dims: int) -> None:
+    cls = getattr(nn, f"ConvTranspose{dims}d")
+
+    @register(f"convtranspose{dims}d", torch_class=cls, inferred=("in_channels",))
+    def conv_transpose(in_shape, ctx, **args):
+        need_rank(in_shape, dims, f"convtranspose{dims}d")
+        k = ints(args["kernel_size"], dims, "kernel_size")
+        s, p, d, op = (ints(args.get(n, v), dims, n) for n, v in
+                       (("stride", 1), ("padding", 0), ("dilation", 1), ("output_padding", 0)))
+        out = tuple(
+            None if i is None else (i - 1) * si - 2 * pi + di * (ki - 1) + opi + 1
+            for i, ki, si, pi, di, opi in zip(in_shape[1:], k, s, p, d, op)
+        )
+        check_fits(out, in_shape, k, p, "use less padding")
+        module = cls(in_shape[0], **args)
+        macs = count(in_shape) * (args["out_channels"] // args.get("groups", 1)) * math.prod(k)
+        return Built(module, (args["out_channels"], *out), macs)
+
+
+# --- pooling -------------------------------------------------------------------------------------
+
+
+def _register_pool(kind: str, dims: int) -> None:
+    cls = getattr(nn, f"{kind}Pool{dims}d")
+
+    @register(f"{kind.lower()}pool{dims}d", torch_class=cls)
+    def pool(in_shape, ctx, **args):
+        need_rank(in_shape, dims, f"{kind.lower()}pool{dims}d")
+        k = ints(args["kernel_size"], dims, "kernel_size")
+        s = ints(args.get("stride") or args["kernel_size"], dims, "stride")
+        p = ints(args.get("padding", 0), dims, "padding")
+        d = ints(args.get("dilation", 1), dims, "dilation")
+        if any(pi > effective_kernel(ki, di) // 2 for pi, ki, di in zip(p, k, d)):
+            raise ConfigError(f"padding {fmt(p)} is more than half the kernel {fmt(k)}; PyTorch does not allow it")
+        out = tuple(pool_out(i, ki, si, pi, di, args.get("ceil_mode", False))
+                    for i, ki, si, pi, di in zip(in_shape[1:], k, s, p, d))
+        check_fits(out, in_shape, k, p, "pool less or remove a pooling layer")
+        return Built(cls(**args), (in_shape[0], *out), kernel=tuple(map(effective_kernel, k, d)), stride=s)
+
+
+def _register_adaptive_pool(kind: str, dims: int) -> None:
+    cls = getattr(nn, f"Adaptive{kind}Pool{dims}d")
+
+    @register(f"adaptive{kind.lower()}pool{dims}d", torch_class=cls)
+    def adaptive_pool(in_shape, ctx, **args):
+        need_rank(in_shape, dims, f"adaptive{kind.lower()}pool{dims}d")
+        size = args["output_size"]
+        size = (size,) * dims if isinstance(size, int) or size is None else tuple(size)
+        if len(size) != dims:
+            raise ConfigError(f"output_size must be an int or a list of {dims} sizes, got {args['output_size']!r}")
+        out = tuple(i if o is None else o for i, o in zip(in_shape[1:], size))
+        windows = [adaptive_window(i, o) for i, o in zip(in_shape[1:], out)]
+        kernel = None if any(w[0] is None for w in windows) else tuple(w[0] for w in windows)
+        stride = None if kernel is None else tuple(w[1] for w in windows)
+        return Built(cls(**args), (in_shape[0], *out), kernel=kernel, stride=stride)
+
+
+# --- normalisation, linear, flatten ----------------------------------------------------------------
+
+
+def _register_feature_norm(prefix: str, dims: int) -> None:
+    cls = getattr(nn, f"{prefix}{dims}d")
+
+    @register(f"{prefix.lower()}{dims}d", torch_class=cls, inferred=("num_features",))
+    def norm(in_shape, ctx, **args):
+        if not (len(in_shape) == dims + 1 or (dims == 1 and len(in_shape) == 1 and prefix == "BatchNorm")):
+            need_rank(in_shape, dims, f"{prefix.lower()}{dims}d")
+        return Built(cls(in_shape[0], **args), in_shape)
+
+
+@register("groupnorm", torch_class=nn.GroupNorm, inferred=("num_channels",))
+def groupnorm(in_shape, ctx, **args):
+    if in_shape[0] % args["num_groups"]:
+        raise ShapeError(f"num_groups {args['num_groups']} does not divide the {in_shape[0]} input channels")
+    return Built(nn.GroupNorm(num_channels=in_shape[0], **args), in_shape)
+
+
+@register("layernorm", torch_class=nn.LayerNorm)
+def layernorm(in_shape, ctx, *, normalized_shape=None, **args):
+    """Layer normalisation over the last dimensions; by default over the whole sample."""
+    shape = list(in_shape) if normalized_shape is None else normalized_shape
+    return Built(nn.LayerNorm(shape, **args), in_shape)
+
+
+@register("linear", torch_class=nn.Linear, inferred=("in_features",))
+def linear(in_shape, ctx, **args):
+    if len(in_shape) > 1:
+        raise ShapeError(f"linear gets a {len(in_shape)}-D input {fmt(in_shape)}; add `flatten` before it")
+    if in_shape[0] is None:
+        raise ShapeError("linear needs a known input size; set data.image_size")
+    module = nn.Linear(in_shape[0], **args)
+    return Built(module, (args["out_features"],), in_shape[0] * args["out_features"], is_global=True)
+
+
+@register("flatten", torch_class=nn.Flatten)
+def flatten(in_shape, ctx, **args):
+    full = (1, *in_shape)  # Flatten's dims count the batch
+    start, end = (d % len(full) for d in (args.get("start_dim", 1), args.get("end_dim", -1)))
+    if start == 0:
+        raise ConfigError("flatten start_dim 0 would merge the batch; use start_dim 1 (the default)")
+    merged = full[start: end + 1]
+    size = None if None in merged else math.prod(merged)
+    return Built(nn.Flatten(**args), (*full[1:start], size, *full[end + 1:]), is_global=True)
+
+
+@register("upsample", torch_class=nn.Upsample, first_arg="scale_factor")
+def upsample(in_shape, ctx, **args):
+    dims = len(in_shape) - 1
+    if args.get("size") is not None:
+        out = ints(args["size"], dims, "size")
+    else:
+        factor = args.get("scale_factor") or 1
+        factors = factor if isinstance(factor, (list, tuple)) else [factor] * dims
+        out = tuple(None if i is None else int(i * f) for i, f in zip(in_shape[1:], factors))
+    return Built(nn.Upsample(**args), (in_shape[0], *out))
+
+
+def _register_elementwise(cls) -> None:
+    """Activations, dropout and the like: same shape out as in."""
+
+    @register(cls.__name__.lower(), torch_class=cls)
+    def elementwise(in_shape, ctx, **args):
+        return Built(cls(**args), in_shape)
+
+
+for _dims in (1, 2, 3):
+    _register_conv(_dims)
+    _register_conv_transpose(_dims)
+    for _kind in ("Max", "Avg"):
+        _register_pool(_kind, _dims)
+        _register_adaptive_pool(_kind, _dims)
+    for _prefix in ("BatchNorm", "InstanceNorm"):
+        _register_feature_norm(_prefix, _dims)
+
+for _cls in (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Softmax,
+    nn.LogSoftmax, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+    nn.LocalResponseNorm,
+):
+    _register_elementwise(_cls)

@@ -1,0 +1,119 @@
+"""A self-contained HTML page for one `cnntrain featuremaps` run.
+
+The page must open straight from disk (file://) and keep working when its folder is moved or
+zipped, so it uses relative links only, inline CSS, no JavaScript and no external assets.
+Every piece of text comes from the user's config (layer names, titles) and is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from cnntrain.atomic import atomic_write_text
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; background: #fafafa; }
+h1 { margin-top: 0; }
+nav { line-height: 1.8; }
+nav a { margin-right: 0.8rem; white-space: nowrap; }
+section { border-top: 1px solid #ccc; padding-top: 0.5rem; margin-top: 1.5rem; }
+h2 .type { color: #666; font-weight: normal; }
+.meta { font-family: ui-monospace, monospace; font-size: 0.9rem; }
+.meta .shape { font-weight: bold; margin-right: 1rem; }
+figure { display: inline-block; margin: 0 1.5rem 1rem 0; vertical-align: top; }
+figcaption { color: #666; font-size: 0.85rem; }
+/* pixelated: feature maps are blocky on purpose, smoothing would invent detail */
+img { max-width: 100%; height: auto; image-rendering: pixelated; border: 1px solid #ddd; }
+"""
+
+
+def write_featuremaps_html(
+    out_dir: Path, *, title: str, input_image: str, layers: list[dict]
+) -> Path:
+    """Write `out_dir/index.html` showing the input image and, per layer, its feature-map
+    grid, filters (if any), shape, statistics and a link to the raw `.npy` activations.
+
+    File names in `input_image` and the layer dicts are relative to `out_dir`.
+    """
+    out_dir = Path(out_dir)
+    body = [
+        f"<h1>{_esc(title)}</h1>",
+        _nav(layers),
+        '<section class="input"><h2>Input</h2>',
+        _figure(input_image, "input image", "the image fed to the network"),
+        "</section>",
+        *(_layer_section(layer) for layer in layers),
+    ]
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "index.html"
+    atomic_write_text(path, page)
+    return path
+
+
+def _layer_section(layer: dict) -> str:
+    """One layer: heading, shape and stats, grid and filter pictures, link to the .npy."""
+    index = int(layer["index"])
+    name = layer["name"]
+    parts = [
+        f'<section class="layer" id="layer-{index}">',
+        f'<h2>#{index} {_esc(name)} <span class="type">({_esc(layer["type"])})</span></h2>',
+        f'<p class="meta"><span class="shape">{_esc(_shape(layer["shape"]))}</span>'
+        f"{_esc(_stats(layer['stats']))}</p>",
+        _figure(layer["grid"], f"feature maps of {name}", "feature maps, one tile per channel"),
+    ]
+    if layer.get("filters"):
+        parts.append(_figure(layer["filters"], f"filters of {name}", "filters (weights)"))
+    npy = layer["npy"]
+    parts.append(f'<p><a href="{_url(npy)}">raw activations: {_esc(npy)}</a> (numpy .npy)</p>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _nav(layers: list[dict]) -> str:
+    """Jump links to every layer: long networks make a long page."""
+    links = (
+        f'<a href="#layer-{int(layer["index"])}">#{int(layer["index"])} {_esc(layer["name"])}</a>'
+        for layer in layers
+    )
+    return "<nav>" + " ".join(links) + "</nav>"
+
+
+def _figure(file_name: str, alt: str, caption: str) -> str:
+    return (
+        f'<figure><img src="{_url(file_name)}" alt="{_esc(alt)}">'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+def _shape(shape: list[int]) -> str:
+    return " x ".join(str(int(d)) for d in shape)
+
+
+def _stats(stats: dict) -> str:
+    """Compact numbers: 3 significant digits, sparsity as a percentage of zeros."""
+    numbers = " · ".join(f"{key} {float(stats[key]):.3g}" for key in ("min", "max", "mean", "std"))
+    return f"{numbers} · sparsity {100 * float(stats['sparsity']):.1f}% zeros"
+
+
+def _url(file_name: str) -> str:
+    """A file name relative to the page as a percent-encoded, attribute-safe URL.
+
+    Absolute paths, URLs and `..` would break the page once its folder moves, so they are
+    refused rather than written.
+    """
+    path = PurePosixPath(str(file_name).replace("\\", "/"))
+    if path.is_absolute() or ":" in str(file_name) or ".." in path.parts:
+        raise ValueError(f"expected a file name relative to the page, got {file_name!r}")
+    return _esc(quote(path.as_posix()))
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
