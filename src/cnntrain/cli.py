@@ -21,7 +21,7 @@ app = typer.Typer(
     help="Describe a CNN in YAML, train it, evaluate it, and look inside.",
     no_args_is_help=True,
     add_completion=False,
-    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,  # a real bug shows a plain Python traceback
     rich_markup_mode="rich",
 )
 
@@ -36,6 +36,32 @@ SetOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 INSPECT = "Inspect"
+TRAIN = "Train and evaluate"
+
+
+@app.command(rich_help_panel=TRAIN)
+def train(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config, e.g. configs/cnn.yaml.",
+                                                   show_default=False)] = None,
+    set_: SetOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the run exactly here "
+                                                "(default: runs/<name>/<n>).", show_default=False)] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue a run: its directory or a "
+                                                   "checkpoint. Extend it with --set train.epochs=N.",
+                                                   show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
+) -> None:
+    """Train a model on its config's data and write a run directory (metrics, checkpoints, TensorBoard)."""
+    from cnntrain import render
+    from cnntrain.errors import ConfigError
+    from cnntrain.train import train as train_run
+
+    if (config is None) == (resume is None):
+        raise ConfigError("give --config CONFIG to start a run, or --resume RUN_DIR to continue one")
+    if resume is not None and out is not None:
+        raise ConfigError("--resume continues in the run's own directory; drop --out")
+    result = train_run(config, overrides=set_ or [], out=out, resume=resume, progress=render.progress_for(quiet))
+    render.train_done(result)
 
 
 @app.command(rich_help_panel=INSPECT)
@@ -65,4 +91,4 @@ def main() -> None:
         from cnntrain import render
 
         render.error(str(error))
-        sys.exit(2)
+        sys.exit(getattr(error, "exit_code", 2))

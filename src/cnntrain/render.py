@@ -11,6 +11,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from cnntrain.progress import Progress
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -79,3 +81,74 @@ def _geometry(values) -> str:
     if values is None:
         return "-"
     return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
+
+
+# --- training progress ----------------------------------------------------------------------------
+
+
+def epoch_line(record: dict, epochs: int) -> str:
+    return (f"epoch {record['epoch']}/{epochs}  train_loss {record['train_loss']:.4f}  "
+            f"train_acc {record['train_acc']:.2%}  val_loss {record['val_loss']:.4f}  "
+            f"val_acc {record['val_acc']:.2%}  lr {record['lr']:.3g}  "
+            f"{record['images_per_sec']:,.0f} img/s  {record['epoch_seconds']:.1f}s")
+
+
+class PlainProgress(Progress):
+    """One line per epoch and no control codes: for CI logs, pipes and files."""
+
+    def start(self, *, epochs, first_epoch, steps):
+        self.epochs = epochs
+
+    def epoch(self, record):
+        print(epoch_line(record, self.epochs), flush=True)
+
+
+class RichProgress(Progress):
+    """Bars for epochs and batches, with loss, accuracy, images/s and time left."""
+
+    def start(self, *, epochs, first_epoch, steps):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn,
+                                   TimeRemainingColumn)
+
+        self.epochs = epochs
+        self.bars = Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                         TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=out, transient=False)
+        self.bars.start()
+        self.epoch_task = self.bars.add_task("epochs", total=epochs, completed=first_epoch - 1, info="")
+        self.batch_task = self.bars.add_task("batches", total=steps, info="")
+
+    def batch(self, *, step, steps, loss, acc, images_per_sec):
+        if step == 1 or step <= 2:
+            self.bars.reset(self.batch_task, total=steps)
+        self.bars.update(self.batch_task, completed=step,
+                         info=f"loss {loss:.4f}  acc {acc:.2%}  {images_per_sec:,.0f} img/s")
+
+    def epoch(self, record):
+        self.bars.console.print(epoch_line(record, self.epochs))
+        self.bars.update(self.epoch_task, advance=1, info=f"val_acc {record['val_acc']:.2%}")
+
+    def end(self):
+        if hasattr(self, "bars"):
+            self.bars.stop()
+
+
+def progress_for(quiet: bool) -> Progress:
+    if quiet:
+        return Progress()
+    return RichProgress() if out.is_terminal else PlainProgress()
+
+
+def train_done(result) -> None:
+    s = result.summary
+    run = result.run_dir
+    best = s["best"]
+    value = best["value"]
+    shown = f"{value:.2%}" if value is not None and best["metric"].endswith("acc") else f"{value}"
+    out.print(f"\n[bold green]done[/] in {s['seconds']:.1f}s{' (stopped early)' if result.stopped_early else ''}: "
+              f"best {best['metric']} {shown} at epoch {best['epoch']}"
+              + (f"; test accuracy {s['test']['acc']:.2%}" if s.get("test") else ""))
+    out.print(f"run directory: [bold]{run}[/]")
+    out.print("next:\n"
+              f"  cnntrain evaluate --checkpoint {run}/checkpoints/best.pt\n"
+              f"  cnntrain featuremaps --checkpoint {run}/checkpoints/best.pt --image IMAGE\n"
+              f"  tensorboard --logdir {run}")

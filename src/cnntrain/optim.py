@@ -1,0 +1,48 @@
+"""Optimizers and learning-rate schedules from the `train` section.
+
+Every schedule steps once per batch, so warm-up and cosine are smooth; `step` decays per epoch as
+in the PyTorch examples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def build_optimizer(params, train: dict) -> torch.optim.Optimizer:
+    name, lr, wd = train["optimizer"], train["lr"], train["weight_decay"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=train["momentum"], nesterov=train["nesterov"],
+                               weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=train["momentum"], weight_decay=wd)
+    optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adadelta": torch.optim.Adadelta}
+    return optimizers[name](params, lr=lr, weight_decay=wd)
+
+
+def build_scheduler(optimizer, train: dict, steps_per_epoch: int):
+    total = train["epochs"] * steps_per_epoch
+    if train["scheduler"] == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train["lr"], total_steps=max(total, 1))
+    factor = _schedule(train, steps_per_epoch, total)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _schedule(train: dict, steps_per_epoch: int, total: int):
+    """Multiplier of the base learning rate at each step: linear warm-up, then the schedule."""
+    warmup = train["warmup_epochs"] * steps_per_epoch
+    kind, gamma, step_size = train["scheduler"], train["gamma"], train["step_size"]
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if kind == "step":
+            return gamma ** ((step // steps_per_epoch) // step_size)
+        if kind == "cosine":
+            progress = (step - warmup) / max(total - warmup, 1)
+            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return 1.0
+
+    return factor

@@ -1,0 +1,16 @@
+"""What a long-running library call reports while it runs. The library prints nothing itself:
+the CLI passes a subclass that draws Rich bars or plain lines (see render.py)."""
+
+from __future__ import annotations
+
+
+class Progress:
+    """No-op hooks; override the ones you want."""
+
+    def start(self, *, epochs: int, first_epoch: int, steps: int) -> None: ...
+
+    def batch(self, *, step: int, steps: int, loss: float, acc: float, images_per_sec: float) -> None: ...
+
+    def epoch(self, record: dict) -> None: ...
+
+    def end(self) -> None: ...

@@ -1,0 +1,87 @@
+"""The run directory: where a training run puts everything, under names other tools rely on.
+
+    config.yaml          the resolved config; `cnntrain train --config` reruns it
+    metrics.jsonl        one JSON object per epoch
+    checkpoints/last.pt  after every epoch; checkpoints/best.pt at the best monitored metric
+    summary.json         best and final metrics, time, device, versions, data fingerprint
+    events.out.tfevents.*  TensorBoard, in the run directory itself
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from cnntrain.atomic import append_line, atomic_write_text, read_jsonl, rewrite_jsonl_upto
+from cnntrain.errors import CnntrainError
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "checkpoints" / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "checkpoints" / "best.pt"
+
+    def write_config(self, config: dict) -> None:
+        text = "# Resolved by cnntrain: every default filled in. Rerun with: cnntrain train --config this-file\n"
+        atomic_write_text(self.config, text + yaml.safe_dump(config, sort_keys=False))
+
+    def append_metrics(self, record: dict) -> None:
+        append_line(self.metrics, json.dumps(record))
+
+    def read_metrics(self) -> list[dict]:
+        return read_jsonl(self.metrics) if self.metrics.exists() else []
+
+    def truncate_metrics(self, epoch: int) -> None:
+        """Keep epochs up to the checkpoint's: a crash between the two writes leaves no duplicate."""
+        rewrite_jsonl_upto(self.metrics, "epoch", epoch)
+
+    def write_summary(self, summary: dict) -> None:
+        atomic_write_text(self.summary, json.dumps(summary, indent=2) + "\n")
+
+
+def new_run_dir(name: str, out: str | Path | None, root: str | Path = "runs") -> RunDir:
+    """`--out DIR` exactly; otherwise runs/<name>/<n>, n counting up from 1."""
+    if out is not None:
+        path = Path(out)
+        if (path / "checkpoints" / "last.pt").exists():
+            raise CnntrainError(f"{path} already holds a run; continue it with --resume {path}, "
+                                "or choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        return RunDir(path)
+    parent = Path(root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    numbers = [int(p.name) for p in parent.iterdir() if p.name.isdigit()]
+    n = max(numbers, default=0) + 1
+    while True:  # mkdir without exist_ok: two runs started together never share a folder
+        try:
+            (parent / str(n)).mkdir()
+            return RunDir(parent / str(n))
+        except FileExistsError:
+            n += 1
+
+
+def run_dir_of_checkpoint(checkpoint: Path) -> RunDir:
+    """runs/x/3/checkpoints/last.pt -> runs/x/3."""
+    return RunDir(checkpoint.resolve().parent.parent)
