@@ -76,6 +76,8 @@ def repeat(in_shape, ctx, *, times, body):
     """The body (a list of layers) `times` times in a row, each copy with its own weights."""
     if not isinstance(times, int) or isinstance(times, bool) or times < 1:
         raise ConfigError(f"repeat needs `times` as a positive int, got {times!r}")
+    if not isinstance(body, list):
+        raise ConfigError(f"repeat needs `body` as a list of layers, got {body!r}")
     copies = []
     shape = in_shape
     for i in range(times):
@@ -91,18 +93,21 @@ def sequential(in_shape, ctx, *, layers):
     return ctx.chain(body.module, [body])
 
 
-def expand_block(name: str, definition, args, where: str):
-    """A `model.blocks` entry with its `$parameters` replaced by the call's arguments."""
+def expand_block(name: str, definition, args):
+    """A `model.blocks` entry with its `$parameters` replaced by the call's arguments.
+
+    Errors name only the block: the builder adds the file, line and layer.
+    """
     args = {} if args is None else args
     if not isinstance(args, dict):
-        raise ConfigError(f"{where}: block `{name}` takes named arguments, e.g. {{channels: 64}}")
+        raise ConfigError(f"block `{name}` takes named arguments, e.g. {{channels: 64}}")
     args = {k: v for k, v in args.items() if k != "name"}
     wanted = sorted(_parameters(definition))
     missing = [p for p in wanted if p not in args]
     extra = [a for a in args if a not in wanted]
     if missing or extra:
         problem = f"needs {', '.join(missing)}" if missing else f"has no parameter {', '.join(extra)}"
-        raise ConfigError(f"{where}: block `{name}` {problem}; its parameters: {', '.join(wanted) or '(none)'}")
+        raise ConfigError(f"block `{name}` {problem}; its parameters: {', '.join(wanted) or '(none)'}")
     expanded = _substitute(copy.deepcopy(definition), args)
     return {"sequential": expanded} if isinstance(expanded, list) else expanded
 

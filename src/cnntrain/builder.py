@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from cnntrain.blocks import expand_block
-from cnntrain.config import Config, layer_entry
+from cnntrain.config import Config, layer_entry, layer_name
 from cnntrain.errors import CnntrainError, ConfigError
 from cnntrain.layers import fmt
 from cnntrain.registry import Built, create_layer, get_layer_type
@@ -77,6 +77,9 @@ class BuildContext:
         self.config = config
         self.num_classes = num_classes
         self._stack: list = []  # (yaml path, display index, receptive-field state) of enclosing layers
+        # Layer types are matched in lower case, so block names are too.
+        self._blocks = {str(name).lower(): value for name, value in config.model["blocks"].items()}
+        self._expanding: list = []  # blocks being built, innermost last: a block may not contain itself
 
     # --- for block builders ---
 
@@ -99,11 +102,14 @@ class BuildContext:
         geometry = geometry if geometry is not None else ((1,) * dims, (1,) * dims)
         modules, infos, built_parts = OrderedDict(), [], []
         counters: dict = {}
+        # Names given in the file, so that a generated name never takes one (and drops its layer).
+        given = {layer_name(entry) for entry in entries} - {None}
         shape = tuple(in_shape)
         for i, entry in enumerate(entries):
             index = f"{index_prefix}.{i}" if index_prefix else str(i)
-            layer_type, args = layer_entry(entry, self._where(path + (i,)))
-            name = self._name(args, layer_type, counters, modules, path + (i,), top_level, i)
+            # Inside a block the enclosing layer's error adds the file, line and layer.
+            layer_type, args = layer_entry(entry, self._where(path + (i,)) if top_level else f"layer {index}")
+            name = self._name(args, layer_type, counters, modules, given, path + (i,), top_level, i)
             built = self._build_one(layer_type, args, shape, path + (i,), index, name, geometry)
             geometry = _advance(geometry, built)
             modules[name] = built.module
@@ -116,12 +122,18 @@ class BuildContext:
 
     def _build_one(self, layer_type, args, shape, path, index, name, geometry) -> Built:
         self._stack.append((path + (layer_type,), index, geometry))
+        pushed = False
         try:
-            if layer_type in self.config.model["blocks"]:
-                definition = self.config.model["blocks"][layer_type]
-                layer_type, args = layer_entry(expand_block(layer_type, definition, args, self._where(path)),
-                                               f"block `{layer_type}`")
-            return create_layer(layer_type, self._with_num_classes(args), shape, self)
+            kind = layer_type
+            if layer_type in self._blocks:
+                if layer_type in self._expanding:
+                    chain = " -> ".join([*self._expanding[self._expanding.index(layer_type):], layer_type])
+                    raise ConfigError(f"block `{layer_type}` contains itself ({chain})")
+                self._expanding.append(layer_type)
+                pushed = True
+                kind, args = layer_entry(expand_block(layer_type, self._blocks[layer_type], args),
+                                         f"block `{layer_type}`")
+            return create_layer(kind, self._with_num_classes(args), shape, self)
         except CnntrainError as err:
             if getattr(err, "located", False):
                 raise
@@ -132,6 +144,8 @@ class BuildContext:
             raise located from None
         finally:
             self._stack.pop()
+            if pushed:
+                self._expanding.pop()
 
     def _info(self, index, name, layer_type, in_shape, built, geometry, path) -> LayerInfo:
         params = list(built.module.parameters())
@@ -150,15 +164,19 @@ class BuildContext:
             children=built.children,
         )
 
-    def _name(self, args, layer_type, counters, taken, path, top_level, i) -> str:
+    def _name(self, args, layer_type, counters, taken, reserved, path, top_level, i) -> str:
         given = args.get("name") if isinstance(args, dict) else None
         if given is None:
-            counters[layer_type] = counters.get(layer_type, 0) + 1
             # Keras-style names (conv2d_1) at the top; a block's inner layers are numbered like nn.Sequential.
-            return f"{layer_type}_{counters[layer_type]}" if top_level else str(i)
+            name = None if top_level else str(i)
+            while name is None or name in taken or name in reserved:
+                counters[layer_type] = counters.get(layer_type, 0) + 1
+                name = f"{layer_type}_{counters[layer_type]}"
+            return name
         if not isinstance(given, str) or not given or "." in given or given in taken:
             problem = "is used twice" if given in taken else "must be a non-empty string without dots"
-            raise ConfigError(f"{self._where(path)}: layer name {given!r} {problem}")
+            where = f"{self._where(path)}: " if top_level else ""
+            raise ConfigError(f"{where}layer name {given!r} {problem}")
         return given
 
     def _with_num_classes(self, args):

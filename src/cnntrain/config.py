@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from cnntrain.errors import ConfigError
-from cnntrain.fields import DEFAULTS, SECTIONS, validate_section
+from cnntrain.fields import DEFAULTS, SCHEMA, SECTIONS, validate_section
 
 TOP_LEVEL = ("name",) + SECTIONS
 
@@ -147,8 +147,8 @@ def check_keys(mapping: dict, valid, source: str, *, where: str) -> None:
 
 def did_you_mean(word, choices) -> str:
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
-    hint = f"; did you mean `{close[0]}`?" if close else ""
-    return f"{hint} Valid: {', '.join(str(c) for c in choices)}"
+    valid = ", ".join(str(c) for c in choices)
+    return f"; did you mean `{close[0]}`? Valid: {valid}" if close else f"; valid: {valid}"
 
 
 # --- `--set dotted.key=value` ---------------------------------------------------------------
@@ -167,10 +167,19 @@ def apply_override(raw: dict, override: str, source: str = "--set") -> None:
     parts = key.strip().split(".")
     if parts[0] not in TOP_LEVEL:
         raise ConfigError(f"--set {key}: unknown top-level key `{parts[0]}`{did_you_mean(parts[0], TOP_LEVEL)}")
-    if parts[0] == "name":
-        raw["name"] = value
+    if len(parts) == 1:  # `name`, or a whole section
+        raw[parts[0]] = value
         return
-    node = raw.setdefault(parts[0], {})
+    if parts[0] in SCHEMA:
+        # Check here, so the message names the --set rather than a line of the file.
+        fields = SCHEMA[parts[0]]
+        if parts[1] not in fields:
+            raise ConfigError(f"--set {key}: unknown key `{parts[1]}` in `{parts[0]}`{did_you_mean(parts[1], fields)}")
+        if len(parts) == 2:
+            fields[parts[1]].check(value, f"--set {key}")
+    if raw.get(parts[0]) is None:  # an empty section (`train:`) is null in YAML
+        raw[parts[0]] = {}
+    node = raw[parts[0]]
     if parts[:2] == ["model", "layers"] and len(parts) > 2:
         node, parts = _layer_target(raw, parts, key)
     else:
@@ -178,7 +187,9 @@ def apply_override(raw: dict, override: str, source: str = "--set") -> None:
     for part in parts[:-1]:
         if not isinstance(node, dict):
             raise ConfigError(f"--set {key}: `{part}` is inside a value that is not a mapping")
-        node = node.setdefault(part, {})
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
     if not isinstance(node, dict):
         raise ConfigError(f"--set {key}: cannot set a key inside a value that is not a mapping")
     if parts:

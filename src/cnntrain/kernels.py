@@ -36,10 +36,11 @@ def kernel_tensor(weights, *, in_channels: int, groups: int, dims: int) -> torch
     if isinstance(weights, list) and weights and all(isinstance(w, str) for w in weights):
         if dims != 2:
             raise ConfigError(f"named kernels ({', '.join(weights)}) are 2D; give explicit numbers for conv{dims}d")
-        kernels = torch.stack([torch.tensor(_named(w), dtype=torch.float32) for w in weights])  # (out, k, k)
+        kernels = torch.stack([torch.tensor(_named(w), dtype=torch.float32, device="cpu") for w in weights])
         return _spread(kernels, per_group)
     try:
-        tensor = torch.tensor(weights, dtype=torch.float32)
+        # On the CPU even in a meta-device build: only a real tensor checks that the lists are not ragged.
+        tensor = torch.tensor(weights, dtype=torch.float32, device="cpu")
     except (TypeError, ValueError):
         raise ConfigError(
             f"weights must be a kernel name ({', '.join(list_kernels())}), a list of names, or nested "

@@ -29,15 +29,21 @@ def count(shape) -> int:
     return 0 if any(s is None for s in shape) else math.prod(shape)
 
 
-def ints(value, dims: int, name: str) -> tuple:
-    """An int, or a list of `dims` ints, as a tuple of `dims` ints."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * dims
-    if isinstance(value, (list, tuple)) and len(value) == dims and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+def ints(value, dims: int, name: str, minimum: int = 1) -> tuple:
+    """An int, or a list of `dims` ints, as a tuple of `dims` ints, each at least `minimum`."""
+    values = (value,) * dims if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(values, (list, tuple)) and len(values) == dims and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values
     ):
-        return tuple(value)
-    raise ConfigError(f"{name} must be an int or a list of {dims} ints, got {value!r}")
+        return tuple(values)
+    raise ConfigError(f"{name} must be an int >= {minimum} or a list of {dims} such ints, got {value!r}")
+
+
+def positive(value, name: str) -> int:
+    """A width (out_channels, out_features, num_groups): an int of at least 1."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(f"{name} must be a positive int, got {value!r}")
 
 
 def need_rank(in_shape: tuple, dims: int, what: str) -> None:
@@ -50,10 +56,18 @@ def need_rank(in_shape: tuple, dims: int, what: str) -> None:
     raise ShapeError(f"{what} expects C x {AXES[dims]}, got input {fmt(in_shape)}; {hint}")
 
 
-def check_fits(out: tuple, in_shape: tuple, kernel: tuple, padding, advice: str) -> None:
+def check_fits(out: tuple, in_shape: tuple, kernel: tuple, padding, advice: str, dilation=None) -> None:
     if any(o is not None and o < 1 for o in out):
-        pad = f" with padding {fmt(padding)}" if any(padding) else ""
-        raise ShapeError(f"kernel_size {fmt(kernel)} > input {fmt(in_shape[1:])}{pad}; {advice}")
+        span = ""
+        if dilation is not None and any(d > 1 for d in dilation):
+            span = f" with dilation {compact(dilation)} spans {compact(tuple(map(effective_kernel, kernel, dilation)))}"
+        pad = f" with padding {compact(padding)}" if any(padding) else ""
+        raise ShapeError(f"kernel_size {compact(kernel)}{span} > input {fmt(in_shape[1:])}{pad}; {advice}")
+
+
+def compact(values: tuple) -> str:
+    """(7, 7) -> '7', (3, 5) -> '3x5': one number when every dimension agrees."""
+    return str(values[0]) if len(set(values)) == 1 else fmt(values)
 
 
 # --- convolution ---------------------------------------------------------------------------------
@@ -71,6 +85,9 @@ def _register_conv(dims: int) -> None:
             kernel_size = _agree("kernel_size", kernel_size, list(fixed.shape[2:]), dims)
         if out_channels is None or kernel_size is None:
             raise ConfigError(f"conv{dims}d needs out_channels and kernel_size (or weights)")
+        positive(out_channels, "out_channels")
+        if not isinstance(trainable, bool):
+            raise ConfigError(f"trainable must be true or false, got {trainable!r}")
         k = ints(kernel_size, dims, "kernel_size")
         s = ints(args.get("stride", 1), dims, "stride")
         d = ints(args.get("dilation", 1), dims, "dilation")
@@ -78,13 +95,13 @@ def _register_conv(dims: int) -> None:
         if padding == "same":
             out = in_shape[1:]
         else:
-            p = (0,) * dims if padding == "valid" else ints(padding, dims, "padding")
+            p = (0,) * dims if padding == "valid" else ints(padding, dims, "padding", minimum=0)
             out = tuple(conv_out(i, *kspd) for i, kspd in zip(in_shape[1:], zip(k, s, p, d)))
-            check_fits(out, in_shape, k, p, "use padding or a smaller kernel")
+            check_fits(out, in_shape, k, p, "use padding or a smaller kernel", dilation=d)
         module = getattr(nn, f"Conv{dims}d")(in_shape[0], out_channels, kernel_size, **args)
         if fixed is not None:
             _set_fixed_weights(module, fixed)
-        module.requires_grad_(bool(trainable))
+        module.requires_grad_(trainable)
         out_shape = (out_channels, *out)
         macs = count(out_shape) * (in_shape[0] // args.get("groups", 1)) * math.prod(k)
         return Built(module, out_shape, macs, kernel=tuple(map(effective_kernel, k, d)), stride=s)
@@ -109,9 +126,13 @@ def _register_conv_transpose(dims: int) -> None:
     @register(f"convtranspose{dims}d", torch_class=cls, inferred=("in_channels",))
     def conv_transpose(in_shape, ctx, **args):
         need_rank(in_shape, dims, f"convtranspose{dims}d")
+        positive(args["out_channels"], "out_channels")
         k = ints(args["kernel_size"], dims, "kernel_size")
-        s, p, d, op = (ints(args.get(n, v), dims, n) for n, v in
-                       (("stride", 1), ("padding", 0), ("dilation", 1), ("output_padding", 0)))
+        s, p, d, op = (ints(args.get(n, v), dims, n, minimum) for n, v, minimum in
+                       (("stride", 1, 1), ("padding", 0, 0), ("dilation", 1, 1), ("output_padding", 0, 0)))
+        if any(opi >= max(si, di) for opi, si, di in zip(op, s, d)):
+            raise ConfigError(f"output_padding {compact(op)} must be smaller than the stride {compact(s)} "
+                              f"or the dilation {compact(d)}")
         out = tuple(
             None if i is None else (i - 1) * si - 2 * pi + di * (ki - 1) + opi + 1
             for i, ki, si, pi, di, opi in zip(in_shape[1:], k, s, p, d, op)
@@ -132,14 +153,21 @@ def _register_pool(kind: str, dims: int) -> None:
     def pool(in_shape, ctx, **args):
         need_rank(in_shape, dims, f"{kind.lower()}pool{dims}d")
         k = ints(args["kernel_size"], dims, "kernel_size")
-        s = ints(args.get("stride") or args["kernel_size"], dims, "stride")
-        p = ints(args.get("padding", 0), dims, "padding")
+        stride = args.get("stride")
+        s = ints(args["kernel_size"] if stride is None else stride, dims, "stride")
+        p = ints(args.get("padding", 0), dims, "padding", minimum=0)
         d = ints(args.get("dilation", 1), dims, "dilation")
-        if any(pi > effective_kernel(ki, di) // 2 for pi, ki, di in zip(p, k, d)):
-            raise ConfigError(f"padding {fmt(p)} is more than half the kernel {fmt(k)}; PyTorch does not allow it")
+        # PyTorch compares the padding with the kernel itself, not with its dilated span.
+        if any(pi > ki // 2 for pi, ki in zip(p, k)):
+            raise ShapeError(f"padding {compact(p)} is more than half the kernel {compact(k)}; "
+                             "PyTorch does not allow it")
         out = tuple(pool_out(i, ki, si, pi, di, args.get("ceil_mode", False))
                     for i, ki, si, pi, di in zip(in_shape[1:], k, s, p, d))
-        check_fits(out, in_shape, k, p, "pool less or remove a pooling layer")
+        check_fits(out, in_shape, k, p, "pool less or remove a pooling layer", dilation=d)
+        if kind == "Avg" and dims == 3 and any(i is not None and i < ki for i, ki in zip(in_shape[1:], k)):
+            # PyTorch's avg_pool3d checks the input against the kernel before padding it.
+            raise ShapeError(f"kernel_size {compact(k)} > input {fmt(in_shape[1:])}; avgpool3d does not count "
+                             "its padding here; pool less or remove a pooling layer")
         return Built(cls(**args), (in_shape[0], *out), kernel=tuple(map(effective_kernel, k, d)), stride=s)
 
 
@@ -151,8 +179,10 @@ def _register_adaptive_pool(kind: str, dims: int) -> None:
         need_rank(in_shape, dims, f"adaptive{kind.lower()}pool{dims}d")
         size = args["output_size"]
         size = (size,) * dims if isinstance(size, int) or size is None else tuple(size)
-        if len(size) != dims:
-            raise ConfigError(f"output_size must be an int or a list of {dims} sizes, got {args['output_size']!r}")
+        if len(size) != dims or not all(o is None or (isinstance(o, int) and not isinstance(o, bool) and o >= 1)
+                                        for o in size):
+            raise ConfigError(f"output_size must be a positive int or a list of {dims} positive ints (or null), "
+                              f"got {args['output_size']!r}")
         out = tuple(i if o is None else o for i, o in zip(in_shape[1:], size))
         windows = [adaptive_window(i, o) for i, o in zip(in_shape[1:], out)]
         kernel = None if any(w[0] is None for w in windows) else tuple(w[0] for w in windows)
@@ -175,7 +205,7 @@ def _register_feature_norm(prefix: str, dims: int) -> None:
 
 @register("groupnorm", torch_class=nn.GroupNorm, inferred=("num_channels",))
 def groupnorm(in_shape, ctx, **args):
-    if in_shape[0] % args["num_groups"]:
+    if in_shape[0] % positive(args["num_groups"], "num_groups"):
         raise ShapeError(f"num_groups {args['num_groups']} does not divide the {in_shape[0]} input channels")
     return Built(nn.GroupNorm(num_channels=in_shape[0], **args), in_shape)
 
@@ -184,6 +214,10 @@ def groupnorm(in_shape, ctx, **args):
 def layernorm(in_shape, ctx, *, normalized_shape=None, **args):
     """Layer normalisation over the last dimensions; by default over the whole sample."""
     shape = list(in_shape) if normalized_shape is None else normalized_shape
+    tail = [shape] if isinstance(shape, int) else list(shape)
+    if not tail or len(tail) > len(in_shape) or tail != list(in_shape[len(in_shape) - len(tail):]):
+        raise ShapeError(f"normalized_shape {shape!r} must be the last dimensions of the input {fmt(in_shape)}; "
+                         "leave it out to normalise the whole sample")
     return Built(nn.LayerNorm(shape, **args), in_shape)
 
 
@@ -193,6 +227,7 @@ def linear(in_shape, ctx, **args):
         raise ShapeError(f"linear gets a {len(in_shape)}-D input {fmt(in_shape)}; add `flatten` before it")
     if in_shape[0] is None:
         raise ShapeError("linear needs a known input size; set data.image_size")
+    positive(args["out_features"], "out_features")
     module = nn.Linear(in_shape[0], **args)
     return Built(module, (args["out_features"],), in_shape[0] * args["out_features"], is_global=True)
 
@@ -200,9 +235,15 @@ def linear(in_shape, ctx, **args):
 @register("flatten", torch_class=nn.Flatten)
 def flatten(in_shape, ctx, **args):
     full = (1, *in_shape)  # Flatten's dims count the batch
-    start, end = (d % len(full) for d in (args.get("start_dim", 1), args.get("end_dim", -1)))
+    dims = (args.get("start_dim", 1), args.get("end_dim", -1))
+    if not all(isinstance(d, int) and not isinstance(d, bool) and -len(full) <= d < len(full) for d in dims):
+        raise ShapeError(f"flatten start_dim and end_dim must be ints from {-len(full)} to {len(full) - 1} "
+                         f"(the batch is dimension 0), got {dims[0]!r} and {dims[1]!r}")
+    start, end = (d % len(full) for d in dims)
     if start == 0:
         raise ConfigError("flatten start_dim 0 would merge the batch; use start_dim 1 (the default)")
+    if start > end:
+        raise ConfigError(f"flatten start_dim {dims[0]} comes after end_dim {dims[1]}")
     merged = full[start: end + 1]
     size = None if None in merged else math.prod(merged)
     return Built(nn.Flatten(**args), (*full[1:start], size, *full[end + 1:]), is_global=True)
@@ -211,11 +252,20 @@ def flatten(in_shape, ctx, **args):
 @register("upsample", torch_class=nn.Upsample, first_arg="scale_factor")
 def upsample(in_shape, ctx, **args):
     dims = len(in_shape) - 1
+    if dims < 1:
+        raise ShapeError(f"upsample expects C x L, C x H x W or C x D x H x W, got input {fmt(in_shape)}; "
+                         "put it before flatten")
+    if (args.get("size") is None) == (args.get("scale_factor") is None):
+        raise ConfigError("upsample needs exactly one of size and scale_factor, e.g. `upsample: 2`")
     if args.get("size") is not None:
         out = ints(args["size"], dims, "size")
     else:
-        factor = args.get("scale_factor") or 1
-        factors = factor if isinstance(factor, (list, tuple)) else [factor] * dims
+        factor = args["scale_factor"]
+        factors = list(factor) if isinstance(factor, (list, tuple)) else [factor] * dims
+        if len(factors) != dims or not all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in factors
+        ):
+            raise ConfigError(f"scale_factor must be a positive number or a list of {dims}, got {factor!r}")
         out = tuple(None if i is None else int(i * f) for i, f in zip(in_shape[1:], factors))
     return Built(nn.Upsample(**args), (in_shape[0], *out))
 

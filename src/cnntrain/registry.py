@@ -15,8 +15,9 @@ from typing import Any, Callable
 from cnntrain.errors import ConfigError, UnknownLayerError
 
 REQUIRED = inspect.Parameter.empty
-# Arguments PyTorch takes that the builder fills from the incoming shape, or that make no sense here.
-_NEVER_GIVEN = ("self", "device", "dtype", "inplace")
+# Arguments PyTorch takes that the builder fills from the incoming shape, or that make no sense here
+# (return_indices makes a pool return a tuple, which the next layer cannot take).
+_NEVER_GIVEN = ("self", "device", "dtype", "inplace", "return_indices")
 
 
 @dataclass

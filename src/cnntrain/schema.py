@@ -14,6 +14,11 @@ _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", 
 # Arguments that take one size per spatial dimension: an int, or a list of ints.
 _SIZES = {"kernel_size", "stride", "padding", "dilation", "output_size", "output_padding", "size"}
 _SIZE_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "array", "items": {"type": "integer"}}]}
+# Sizes that may also be a word or leave a dimension to the input.
+_SIZE_EXTRA = {
+    "padding": [{"enum": ["same", "valid"]}],
+    "output_size": [{"type": "null"}, {"type": "array", "items": {"type": ["integer", "null"]}}],
+}
 
 
 def config_schema() -> dict:
@@ -66,13 +71,15 @@ def _arguments_schema(name: str) -> dict:
                "description": layer.doc}
     if layer.first_arg is None:
         return {"anyOf": [{"type": "null"}, mapping]}
-    # A scalar stands for the first argument: `linear: 128`, `dropout: 0.5`.
-    return {"anyOf": [{"type": "null"}, mapping, {**properties[layer.first_arg], "description": layer.first_arg}]}
+    # A scalar stands for the first argument: `linear: 128`, `dropout: 0.5`; a mapping is never a scalar.
+    scalar = {"allOf": [properties[layer.first_arg], {"not": {"type": "object"}}], "description": layer.first_arg}
+    return {"anyOf": [{"type": "null"}, mapping, scalar]}
 
 
 def _argument_schema(arg: str, default) -> dict:
     if arg in _SIZES:
-        return {**_SIZE_SCHEMA, **({"default": default} if default is not REQUIRED else {})}
+        sizes = {"anyOf": _SIZE_SCHEMA["anyOf"] + _SIZE_EXTRA.get(arg, [])}
+        return {**sizes, **({"default": default} if default is not REQUIRED else {})}
     if default is REQUIRED or default is None:
         return {}
     kind = _JSON_TYPES.get(type(default))

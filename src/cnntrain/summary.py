@@ -6,6 +6,7 @@ time; every number comes from the shapes, which follow the convolution arithmeti
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from cnntrain.builder import LayerInfo, build_model
@@ -40,7 +41,13 @@ class ModelSummary:
         return sum(count(layer.out_shape) for layer in self.layers) * BYTES_PER_FLOAT
 
 
+# Built-in datasets whose classes are fixed in code: a summary sizes `num_classes` from them without
+# generating any data. Other datasets need data.num_classes (or the loaded data) for that.
+_FIXED_CLASSES = ("shapes", "signals", "volumes")
+
+
 def summarize(config: Config, num_classes: int | None = None) -> ModelSummary:
+    num_classes = num_classes or config.data["num_classes"] or _fixed_classes(config.data["dataset"])
     built = build_model(config, num_classes=num_classes, device="meta")
     params = list(built.model.parameters())
     return ModelSummary(
@@ -53,6 +60,13 @@ def summarize(config: Config, num_classes: int | None = None) -> ModelSummary:
         macs=sum(layer.macs for layer in built.layers),
         buffer_count=sum(b.numel() for b in built.model.buffers() if b.is_floating_point()),
     )
+
+
+def _fixed_classes(dataset: str) -> int | None:
+    if dataset not in _FIXED_CLASSES:
+        return None
+    module = importlib.import_module(f"cnntrain.data.{dataset}")
+    return len(module.CLASSES)
 
 
 def compact(values):

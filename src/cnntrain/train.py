@@ -285,5 +285,5 @@ class Session:
 def versions() -> dict:
     import torchvision
 
-    return {"cnntrain": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+    return {"cnntrain": __version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
             "python": platform.python_version()}
