@@ -220,7 +220,8 @@ def test_string_padding(padding, dilation, size):
 @pytest.mark.parametrize("layer, message", [
     ({"conv2d": {"out_channels": 3, "kernel_size": 7}}, "kernel_size 7 > input 4x4; use padding or a smaller kernel"),
     ({"conv2d": {"out_channels": 3, "kernel_size": [3, 5]}}, "kernel_size 3x5 > input 4x4"),
-    ({"conv2d": {"out_channels": 3, "kernel_size": 3, "dilation": 2}}, "kernel_size 3 with dilation 2 spans 5 > input 4x4"),
+    ({"conv2d": {"out_channels": 3, "kernel_size": 3, "dilation": 2}},
+     "kernel_size 3 with dilation 2 spans 5 > input 4x4"),
     ({"maxpool2d": 5}, "kernel_size 5 > input 4x4; pool less or remove a pooling layer"),
     ({"maxpool2d": {"kernel_size": 3, "padding": 2}}, "padding 2 is more than half the kernel 3"),
     ({"maxpool2d": {"kernel_size": 3, "padding": 2, "dilation": 2}}, "padding 2 is more than half the kernel 3"),
@@ -258,6 +259,10 @@ def test_shapes_that_cannot_work(layer, message):
     ({"upsample": None}, "upsample needs exactly one of size and scale_factor"),
     ({"upsample": 0}, "scale_factor must be a positive number"),
     ({"dropout": 1.5}, "dropout probability has to be between 0 and 1"),
+    ({"dropout": "abc"}, "dropout `p` must be a number, got 'abc'"),
+    ({"conv2d": {"out_channels": 3, "kernel_size": 1, "bias": "no"}}, "conv2d `bias` must be true or false"),
+    ({"maxpool2d": {"kernel_size": 2, "ceil_mode": 1}}, "maxpool2d `ceil_mode` must be true or false"),
+    ({"gelu": {"approximate": 3}}, "gelu `approximate` must be a string"),
     ({"maxpool2d": {"kernel_size": 2, "return_indices": True}}, "maxpool2d has no argument `return_indices`"),
 ])
 def test_wrong_argument_values(layer, message):
@@ -328,9 +333,15 @@ def test_explicit_nested_weights():
     ([[1, 0], [0]], {}, "weights must be a kernel name"),  # ragged, also on the meta device
     ("sobel_x", {"out_channels": 3}, "out_channels 3 disagrees with the weights given, which imply 1"),
     ("sobel_x", {"kernel_size": 5}, "kernel_size 5 disagrees with the weights given"),
-    ("sobel_x", {"trainable": "no"}, "trainable must be true or false"),
+    ("sobel_x", {"trainable": "no"}, "conv2d `trainable` must be true or false, got 'no'"),
 ])
 def test_bad_weights(weights, extra, message):
     with pytest.raises(ConfigError) as info:
         summarize(config([{"conv2d": {"weights": weights, **extra}}], 1, (6, 6)))
     assert message in str(info.value)
+
+
+def test_optional_float_arguments_take_null():
+    """BatchNorm's momentum may be null (a cumulative average): the kind check allows it."""
+    built = build_model(config([{"batchnorm2d": {"momentum": None, "eps": 1}}], 2, (4, 4)))
+    assert built.model[0].momentum is None and built.model[0].eps == 1

@@ -86,8 +86,6 @@ def _register_conv(dims: int) -> None:
         if out_channels is None or kernel_size is None:
             raise ConfigError(f"conv{dims}d needs out_channels and kernel_size (or weights)")
         positive(out_channels, "out_channels")
-        if not isinstance(trainable, bool):
-            raise ConfigError(f"trainable must be true or false, got {trainable!r}")
         k = ints(kernel_size, dims, "kernel_size")
         s = ints(args.get("stride", 1), dims, "stride")
         d = ints(args.get("dilation", 1), dims, "dilation")

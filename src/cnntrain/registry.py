@@ -124,7 +124,27 @@ def normalize_args(layer: LayerType, args) -> dict:
     missing = [k for k, default in layer.arguments.items() if default is REQUIRED and k not in args]
     if missing:
         raise ConfigError(f"{layer.name} needs {', '.join(missing)}")
+    for key, value in args.items():
+        _check_kind(layer, key, value)
     return args
+
+
+def _check_kind(layer: LayerType, key: str, value) -> None:
+    """A flag, number or word must be one: PyTorch takes `bias: "no"` as true, and `p: abc` fails obscurely.
+
+    Judged by the default's type; int defaults are left to the builders (padding may also be a word).
+    """
+    default = layer.arguments[key]
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, float):
+        ok, kind = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{layer.name} `{key}` must be {kind}, got {value!r}")
 
 
 def create_layer(name: str, args, in_shape: tuple, ctx) -> Built:
