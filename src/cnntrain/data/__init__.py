@@ -1,0 +1,28 @@
+"""Datasets as uint8 tensors: synthetic sets, image folders and torchvision sets.
+
+`load_data(data, seed)` is the one entry point; the helpers compute normalization
+statistics and apply augmentation or translations to batches.
+"""
+
+# Importing the dataset modules registers them in DATASETS.
+from cnntrain.data import (  # noqa: F401
+    imagefolder,
+    shapes,
+    signals,
+    torchvision_sets,
+    volumes,
+)
+from cnntrain.data.augment import augment_batch, shift_images
+from cnntrain.data.registry import DATASETS, load_data
+from cnntrain.data.splits import Split, Splits
+from cnntrain.data.stats import channel_stats
+
+__all__ = [
+    "DATASETS",
+    "Split",
+    "Splits",
+    "augment_batch",
+    "channel_stats",
+    "load_data",
+    "shift_images",
+]

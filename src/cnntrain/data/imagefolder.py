@@ -1,0 +1,370 @@
+"""`imagefolder`: your own images, one folder per class.
+
+Layouts (class names are the sorted folder names; hidden folders such as the
+default cache folder `.cnntrain-cache` are ignored; files are found recursively
+inside a class folder):
+
+    root/<class>/<image>        all images are split into train/val/test per
+                                class by data.val_fraction and
+                                data.test_fraction (seeded)
+    root/train/<class>/<image>  a split layout: train/ defines the classes;
+    root/val/<class>/<image>    optional: without val/, val is split off train
+                                by data.val_fraction (stratified, seeded)
+    root/test/<class>/<image>   optional: without test/, test is split off
+                                train by data.test_fraction, so there is always
+                                held-out data for `evaluate` (test_fraction 0
+                                gives an empty test split)
+
+Extensions: .png .jpg .jpeg .bmp, any case. Images are converted to
+data.channels (1 = "L", 3 = "RGB") and resized to data.image_size (bilinear).
+With image_size null they keep their own size, which must then be the same for
+all.
+
+Decoding happens once: pixels go to an on-disk cache (see cache.py) that later
+loads memory-map without opening a single image. Within the cache the files are
+ordered train, val, test, so each split is a contiguous slice of the map rather
+than a copy in RAM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cnntrain.data import decode, options
+from cnntrain.data.cache import FORMAT, Cache, Cached, FileId
+from cnntrain.data.registry import register
+from cnntrain.data.splits import Split, Splits, digest
+from cnntrain.data.splitting import stratified_split
+from cnntrain.data.synthetic import SPLITS, derive_seed
+from cnntrain.errors import DataError
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+LAYOUT_HELP = (
+    "expected one folder per class (root/<class>/<image>.png) or train/, val/,"
+    " test/ folders that each hold class folders (root/train/<class>/<image>.png)"
+)
+# files handed to the thread pool at a time: bounds decoded arrays held in memory
+BATCH = 256
+MAX_WARNINGS = 20  # skipped files reported one by one; the rest are counted
+
+
+@dataclass
+class Entry:
+    rel: str  # path relative to root, "/"-separated
+    size: int
+    mtime_ns: int
+    label: int
+
+    @property
+    def id(self) -> FileId:
+        return (self.rel, self.size, self.mtime_ns)
+
+
+@register("imagefolder")
+def load_imagefolder(data: dict, seed: int) -> Splits:
+    root = str(data.get("root"))
+    channels = options.channels(data, image=True)
+    size = options.spatial_size(data, 2, minimum=1, allow_none=True)
+    policy = options.on_corrupt(data)
+    classes, blocks = arrange(root, data, seed)
+    options.check_num_classes(data, classes, f"image folder {root}")
+
+    # The cache's row order: train, val, test, so every split is one slice of it.
+    entries = [e for s in SPLITS for e in blocks[s]]
+    cache = Cache(
+        _cache_dir(data, root),
+        digest("imagefolder", FORMAT, os.path.abspath(root), channels, size),
+    )
+    key = digest(cache.prefix, [e.id for e in entries])
+    cached = cache.load(key) or build(cache, key, root, entries, channels, size, policy)
+    cache.prune(keep=key)
+
+    warns = _corrupt_policy(root, entries, cached.failed, policy)
+    kept = set(cached.kept)
+    splits, start = {}, 0
+    for s in SPLITS:
+        block = [e for e in blocks[s] if e.id in kept]
+        x = cached.pixels[start : start + len(block)]  # a view of the map, not a copy
+        start += len(block)
+        y = torch.tensor([e.label for e in block], dtype=torch.int64)
+        splits[s] = Split(x=x, y=y, paths=[os.path.join(root, e.rel) for e in block])
+    assert start == cached.pixels.shape[0], "cache rows must match the kept files"
+    if len(splits["train"]) == 0:
+        raise DataError(f"no readable training images in {root}")
+    # The key covers the files in row order; the split sizes say where each split
+    # starts (two splits can list the same files in the same order).
+    sizes = [len(splits[s]) for s in SPLITS]
+    fingerprint = digest("imagefolder", key, classes, sorted(cached.failed), sizes)
+    return Splits(**splits, classes=classes, fingerprint=fingerprint, warnings=warns)
+
+
+# --- finding the files ----------------------------------------------------------------
+
+
+def arrange(
+    root: str, data: dict, seed: int
+) -> tuple[list[str], dict[str, list[Entry]]]:
+    """Class names and the files of each split, each split in path order."""
+    if not os.path.isdir(root):
+        raise DataError(f"image folder {root} does not exist; {LAYOUT_HELP}")
+    val_fraction, test_fraction = (
+        options.fraction(data, "val_fraction"),
+        options.fraction(data, "test_fraction"),
+    )
+    gen = torch.Generator().manual_seed(derive_seed(seed, "imagefolder", "split"))
+    if not os.path.isdir(os.path.join(root, "train")):
+        for name in ("val", "test"):
+            if os.path.isdir(os.path.join(root, name)):
+                train = os.path.join(root, "train")
+                raise DataError(
+                    f"{os.path.join(root, name)} exists but {train} does not;"
+                    f" {LAYOUT_HELP}"
+                )
+        classes = _class_folders(root)
+        pool = _files(root, "", classes)
+        return classes, _split(pool, val_fraction, test_fraction, gen)
+    classes = _class_folders(os.path.join(root, "train"))
+    blocks = {"train": _files(root, "train", classes)}
+    for name in ("val", "test"):
+        folder = os.path.join(root, name)
+        if os.path.isdir(folder):
+            extra = sorted(set(_subfolders(folder)) - set(classes))
+            if extra:
+                raise DataError(
+                    f"{os.path.join(folder, extra[0])} is not a class of"
+                    f" {os.path.join(root, 'train')} (classes: {', '.join(classes)});"
+                    " rename or remove it"
+                )
+            present = [c for c in classes if os.path.isdir(os.path.join(folder, c))]
+            blocks[name] = _files(root, name, classes, only=present)
+    fractions = (
+        0.0 if "val" in blocks else val_fraction,
+        0.0 if "test" in blocks else test_fraction,
+    )
+    carved = _split(blocks["train"], *fractions, gen)
+    blocks["train"] = carved["train"]
+    for name in ("val", "test"):
+        blocks.setdefault(name, carved[name])
+    return classes, blocks
+
+
+def _class_folders(folder: str) -> list[str]:
+    classes = _subfolders(folder)
+    if not classes:
+        images = [f for f in os.listdir(folder) if f.lower().endswith(EXTENSIONS)]
+        hint = (
+            f" (it holds {len(images)} images directly: move them into class folders)"
+            if images
+            else ""
+        )
+        raise DataError(f"{folder} has no class folders{hint}; {LAYOUT_HELP}")
+    return classes
+
+
+def _subfolders(folder: str) -> list[str]:
+    return sorted(
+        n
+        for n in os.listdir(folder)
+        if not n.startswith(".") and os.path.isdir(os.path.join(folder, n))
+    )
+
+
+def _files(
+    root: str, split: str, classes: list[str], only: list[str] | None = None
+) -> list[Entry]:
+    """Every image under root/split/<class>, sorted by path, with its size and mtime."""
+    entries = []
+    for label, name in enumerate(classes):
+        if only is not None and name not in only:
+            continue
+        folder = os.path.join(root, split, name) if split else os.path.join(root, name)
+        found = []
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for fname in filenames:
+                if fname.lower().endswith(EXTENSIONS) and not fname.startswith("."):
+                    path = os.path.join(dirpath, fname)
+                    st = _stat(path)
+                    rel = os.path.relpath(path, root).replace(os.sep, "/")
+                    found.append(Entry(rel, st.st_size, st.st_mtime_ns, label))
+        if not found:
+            raise DataError(
+                f"class folder {folder} has no images ({' '.join(EXTENSIONS)});"
+                " add images or remove the folder"
+            )
+        entries += sorted(found, key=lambda e: e.rel)
+    return entries
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as err:  # a broken link, or no permission
+        raise DataError(
+            f"cannot read {path} ({err.strerror}); fix or remove it"
+        ) from None
+
+
+def _split(
+    pool: list[Entry], val_fraction: float, test_fraction: float, gen
+) -> dict[str, list[Entry]]:
+    labels = torch.tensor([e.label for e in pool], dtype=torch.int64)
+    parts = stratified_split(labels, val_fraction, test_fraction, gen)
+    return {s: [pool[i] for i in idx.tolist()] for s, idx in zip(SPLITS, parts)}
+
+
+def _cache_dir(data: dict, root: str) -> str:
+    return str(data.get("cache_dir") or os.path.join(root, ".cnntrain-cache"))
+
+
+# --- decoding into the cache ----------------------------------------------------------
+
+
+def build(
+    cache: Cache, key: str, root: str, entries: list[Entry], channels: int, size, policy
+) -> Cached:
+    """Decode what the previous cache lacks, write the new cache, and map it."""
+    source = _Source(root, channels, size, policy, cache.previous())
+    with _pil_limits():
+        shape = (len(entries), *source.first_image(entries).shape)
+        try:
+            with cache.writer(key, shape) as writer:
+                writer.commit(*source.fill(writer.rows, entries))
+        except OSError as err:  # decoding errors never get here: they are data
+            raise DataError(
+                f"cannot write the image cache in {cache.folder} ({err}); free some"
+                " space or set data.cache_dir to a writable folder"
+            ) from None
+    cached = cache.load(key)
+    assert cached is not None, "a cache just written must load"
+    return cached
+
+
+class _Source:
+    """Pixels per file, copied or decoded.
+
+    A file with the same path, size and mtime as in the previous cache is copied
+    from it; the others are decoded by a pool of threads.
+    """
+
+    def __init__(self, root: str, channels: int, size, policy: str, old: Cached | None):
+        self.root, self.channels, self.size, self.policy = root, channels, size, policy
+        self.old = old
+        self.reuse = {fid: i for i, fid in enumerate(old.kept)} if old else {}
+        self.known_bad = dict(old.failed) if old else {}  # file -> why it failed
+
+    def fill(self, rows: np.ndarray, entries: list[Entry]):
+        """Write each decodable file into the next row; -> (count, kept, failed)."""
+        n, kept, failed = 0, [], {}
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            for start in range(0, len(entries), BATCH):
+                batch = entries[start : start + BATCH]
+                todo = [e for e in batch if self._new(e)]
+                decoded = dict(zip((e.id for e in todo), pool.map(self.decode, todo)))
+                for e in batch:
+                    pixels = decoded[e.id] if self._new(e) else self._old(e)
+                    if isinstance(pixels, str):  # the reason it could not be decoded
+                        self._corrupt(e, pixels)
+                        failed[e.id] = pixels
+                        continue
+                    if pixels.shape != rows.shape[1:]:
+                        raise _size_error(self.root, e, rows.shape[1:], pixels.shape)
+                    rows[n] = pixels
+                    n += 1
+                    kept.append(e.id)
+        return n, kept, failed
+
+    def first_image(self, entries: list[Entry]) -> np.ndarray:
+        """An image with the cache's (C, H, W).
+
+        When image_size is null, the first decodable file decides.
+        """
+        if self.size is not None:
+            return np.empty((self.channels, *self.size), dtype=np.uint8)
+        if self.old is not None and self.old.kept:
+            return self.old.pixels[0].numpy()
+        for e in entries:
+            pixels = self.decode(e) if self._new(e) else self._old(e)
+            if not isinstance(pixels, str):
+                return pixels
+            self._corrupt(e, pixels)
+        raise DataError(f"none of the {len(entries)} images in {self.root} can be read")
+
+    def decode(self, e: Entry) -> np.ndarray | str:
+        """(C, H, W) pixels, or why the file is corrupt (bombs and odd modes raise)."""
+        try:
+            return decode.decode(
+                os.path.join(self.root, e.rel), self.channels, self.size
+            )
+        except decode.CorruptImage as err:
+            return str(err)
+
+    def _new(self, e: Entry) -> bool:
+        return e.id not in self.reuse and e.id not in self.known_bad
+
+    def _old(self, e: Entry) -> np.ndarray | str:
+        if e.id in self.known_bad:
+            return self.known_bad[e.id]
+        return self.old.pixels[self.reuse[e.id]].numpy()
+
+    def _corrupt(self, e: Entry, reason: str) -> None:
+        if self.policy == "error":
+            raise _corrupt_error(self.root, e.rel, reason)
+
+
+@contextlib.contextmanager
+def _pil_limits():
+    """While decoding, PIL's decompression-bomb limit is ours and warns as an error.
+
+    Warning filters are process-wide, so the decoding threads see it too.
+    """
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = decode.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+# --- errors and warnings --------------------------------------------------------------
+
+
+def _corrupt_policy(
+    root: str, entries: list[Entry], failed: dict[FileId, str], policy: str
+) -> list[str]:
+    """Apply this run's on_corrupt to the files the cache knows are corrupt."""
+    bad = [e for e in entries if e.id in failed]
+    if bad and policy == "error":
+        raise _corrupt_error(root, bad[0].rel, failed[bad[0].id])
+    warns = [
+        f"skipped corrupt image {os.path.join(root, e.rel)} ({failed[e.id]})"
+        for e in bad[:MAX_WARNINGS]
+    ]
+    if len(bad) > MAX_WARNINGS:
+        warns.append(f"skipped {len(bad) - MAX_WARNINGS} more corrupt images in {root}")
+    return warns
+
+
+def _corrupt_error(root: str, rel: str, reason: str) -> DataError:
+    return DataError(
+        f"{os.path.join(root, rel)} is not a readable image ({reason}); fix or"
+        " delete it, or set data.on_corrupt=skip to skip such files with a warning"
+    )
+
+
+def _size_error(root, e, want, got) -> DataError:
+    return DataError(
+        f"images differ in size: {os.path.join(root, e.rel)} is {got[2]}x{got[1]}"
+        f" while earlier ones are {want[2]}x{want[1]}; set data.image_size"
+        f" (e.g. [{want[1]}, {want[2]}]) to resize all"
+    )
