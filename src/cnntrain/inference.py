@@ -21,7 +21,8 @@ class Normalizer:
 
     def to(self, device, dims: int) -> "DeviceNormalizer":
         shape = (1, -1) + (1,) * dims  # broadcast over (B, C, *spatial)
-        std = torch.tensor(self.std, dtype=torch.float32, device=device).clamp_min(1e-6)
+        std = torch.tensor(self.std, dtype=torch.float32, device=device)
+        std = torch.where(std < 1e-6, torch.ones_like(std), std)  # a constant channel is only centred
         mean = torch.tensor(self.mean, dtype=torch.float32, device=device)
         return DeviceNormalizer((1 / (255 * std)).view(shape), (mean / std).view(shape))
 
