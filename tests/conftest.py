@@ -65,3 +65,88 @@ def forward_shapes(model, input_shape, batch: int = 2) -> tuple[list, list]:
 @pytest.fixture
 def real_forward():
     return forward_shapes
+
+
+# --- training: a model and data small enough that an epoch takes a fraction of a second ---------
+
+TINY_TRAIN = """
+name: tiny
+data: {dataset: shapes, channels: 1, image_size: 16, train_size: 256, val_size: 128, test_size: 64}
+model:
+  layers:
+    - conv2d: {name: conv1, out_channels: 8, kernel_size: 3, padding: 1}
+    - relu
+    - maxpool2d: 2
+    - conv2d: {name: conv2, out_channels: 8, kernel_size: 3, padding: 1}
+    - relu
+    - adaptivemaxpool2d: 1
+    - flatten
+    - linear: {name: output, out_features: num_classes}
+train: {epochs: 2, batch_size: 32, lr: 0.01, device: cpu, featuremap_every: 0}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_yaml() -> str:
+    """TINY_TRAIN's text, for module-scoped fixtures that write it themselves."""
+    return textwrap.dedent(TINY_TRAIN).lstrip("\n")
+
+
+@pytest.fixture
+def tiny_config(write_config):
+    """Path of TINY_TRAIN: a two-layer CNN on 256 16x16 shapes, two epochs, on the CPU."""
+    return write_config(TINY_TRAIN, "tiny.yaml")
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """cli(*args) -> (exit status, stdout, stderr) of `cnntrain ARGS` run in this process, as main() runs it."""
+    import sys
+
+    def run(*args) -> tuple[int, str, str]:
+        from cnntrain.cli import main
+
+        monkeypatch.setattr(sys, "argv", ["cnntrain", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def same_weights():
+    """same_weights(a, b): two model state dicts hold the same keys and torch.equal tensors."""
+    import torch
+
+    def equal(a: dict, b: dict) -> bool:
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    return equal
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One TINY_TRAIN run (one epoch), trained once per test session and shared by the evaluate,
+    predict and featuremaps tests: its TrainResult (run_dir, summary). Treat it as read-only."""
+    from cnntrain.train import train
+
+    folder = tmp_path_factory.mktemp("trained_run")
+    config = folder / "tiny.yaml"
+    config.write_text(TINY_TRAIN.lstrip("\n"), encoding="utf-8")
+    return untouched_float_state(train, config, overrides=["train.epochs=1"], out=folder / "run")
+
+
+def untouched_float_state(fn, *args, **kwargs):
+    """Call fn (which trains) and undo the denormal flushing that training switches on for the CPU:
+    it is process-wide and would break later tests that need subnormal floats (hypothesis)."""
+    import torch
+
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        torch.set_flush_denormal(False)
