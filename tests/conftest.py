@@ -150,3 +150,15 @@ def untouched_float_state(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     finally:
         torch.set_flush_denormal(False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Train on one CPU thread: on a machine whose cores other processes share, two OpenMP threads wait
+    on each other at every op and tiny models train ten times slower (or worse)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

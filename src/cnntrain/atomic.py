@@ -11,6 +11,7 @@ drop.
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import secrets
@@ -105,6 +106,18 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
             raise _disk_full_error(path, existed) from exc
         raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_temps(*paths: str | os.PathLike[str]) -> None:
+    """Delete the temp files that a killed writer left beside ``paths``.
+
+    SIGKILL (or power loss) skips atomic_writer's cleanup, leaving a hidden
+    ``.<name>.<random>.tmp``: never mistaken for the file, but as large as it.
+    Call only where one process owns the files, e.g. a run directory at resume.
+    """
+    for path in map(Path, paths):
+        for tmp in path.parent.glob(f".{glob.escape(path.name)}.{'[0-9a-f]' * 8}.tmp"):
+            _remove_quietly(tmp)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

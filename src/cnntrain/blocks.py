@@ -24,6 +24,7 @@ from cnntrain.layers import fmt
 from cnntrain.registry import Built, register
 
 _PARAM = re.compile(r"^\$([A-Za-z_]\w*)$")
+MAX_REPEAT = 1000  # ResNet-1001 repeats a block 111 times; a billion copies would never finish building
 
 
 class Residual(nn.Module):
@@ -76,6 +77,8 @@ def repeat(in_shape, ctx, *, times, body):
     """The body (a list of layers) `times` times in a row, each copy with its own weights."""
     if not isinstance(times, int) or isinstance(times, bool) or times < 1:
         raise ConfigError(f"repeat needs `times` as a positive int, got {times!r}")
+    if times > MAX_REPEAT:
+        raise ConfigError(f"repeat `times` {times:,} is more than {MAX_REPEAT:,}; the model would never finish building")
     if not isinstance(body, list):
         raise ConfigError(f"repeat needs `body` as a list of layers, got {body!r}")
     copies = []
@@ -106,7 +109,7 @@ def expand_block(name: str, definition, args):
     missing = [p for p in wanted if p not in args]
     extra = [a for a in args if a not in wanted]
     if missing or extra:
-        problem = f"needs {', '.join(missing)}" if missing else f"has no parameter {', '.join(extra)}"
+        problem = f"needs {', '.join(missing)}" if missing else f"has no parameter {', '.join(map(str, extra))}"
         raise ConfigError(f"block `{name}` {problem}; its parameters: {', '.join(wanted) or '(none)'}")
     expanded = _substitute(copy.deepcopy(definition), args)
     return {"sequential": expanded} if isinstance(expanded, list) else expanded

@@ -20,6 +20,10 @@ from cnntrain.layers import fmt
 from cnntrain.registry import Built, create_layer, get_layer_type
 
 
+# Attribute names of nn.Sequential (forward, training, cuda, ...): nn.Module refuses them as child names.
+_RESERVED = frozenset(dir(nn.Sequential()))
+
+
 @dataclass
 class LayerInfo:
     """One layer as the summary shows it. Shapes are per sample (no batch dimension)."""
@@ -103,7 +107,7 @@ class BuildContext:
         modules, infos, built_parts = OrderedDict(), [], []
         counters: dict = {}
         # Names given in the file, so that a generated name never takes one (and drops its layer).
-        given = {layer_name(entry) for entry in entries} - {None}
+        given = {n for n in map(layer_name, entries) if isinstance(n, str)}  # a bad name is refused below
         shape = tuple(in_shape)
         for i, entry in enumerate(entries):
             index = f"{index_prefix}.{i}" if index_prefix else str(i)
@@ -173,8 +177,10 @@ class BuildContext:
                 counters[layer_type] = counters.get(layer_type, 0) + 1
                 name = f"{layer_type}_{counters[layer_type]}"
             return name
-        if not isinstance(given, str) or not given or "." in given or given in taken:
-            problem = "is used twice" if given in taken else "must be a non-empty string without dots"
+        if not isinstance(given, str) or not given or "." in given or given in taken or given in _RESERVED:
+            problem = ("must be a non-empty string without dots" if not isinstance(given, str) or not given
+                       or "." in given else "is used twice" if given in taken
+                       else "is taken by PyTorch (an attribute of every module); choose another")
             where = f"{self._where(path)}: " if top_level else ""
             raise ConfigError(f"{where}layer name {given!r} {problem}")
         return given

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from cnntrain.errors import ConfigError
 from cnntrain.fields import DEFAULTS, SCHEMA, SECTIONS, validate_section
 
 TOP_LEVEL = ("name",) + SECTIONS
+MAX_DEPTH = 100  # nesting levels; real configs use fewer than 10
+MAX_VALUES = 100_000  # values in all; ResNet-18's config has a few hundred
 
 
 @dataclass
@@ -78,8 +81,12 @@ def parse_yaml(text: str, source: str) -> Any:
     """yaml.safe_load with the error turned into `file:line:column: problem`; tags never execute."""
     try:
         return yaml.safe_load(text)
+    except RecursionError:  # PyYAML builds nested values recursively: some hundred levels overflow it
+        raise ConfigError(f"{source}: YAML nested too deeply to read; a config needs fewer than {MAX_DEPTH} levels") from None
     except yaml.constructor.ConstructorError as err:
         mark = err.problem_mark
+        if "tag" not in (err.problem or ""):  # e.g. "found unhashable key": a list or mapping as a key
+            raise ConfigError(f"{source}:{mark.line + 1}:{mark.column + 1}: YAML error: {err.problem}") from None
         tag = (err.problem or "").split("'")[1] if "'" in (err.problem or "") else "tag"
         raise ConfigError(
             f"{source}:{mark.line + 1}:{mark.column + 1}: the tag {tag} is not allowed; a config holds "
@@ -91,6 +98,8 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{where}: YAML syntax error: {err.problem or err.context}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{source}: YAML error: {err}") from None
+    except ValueError as err:  # PyYAML's own conversions: `!!int 0x`, a date like 2024-13-45
+        raise ConfigError(f"{source}: YAML error: a value cannot be read ({err})") from None
 
 
 def line_numbers(text: str) -> dict:
@@ -100,9 +109,13 @@ def line_numbers(text: str) -> dict:
     except yaml.YAMLError:
         return {}
     lines: dict = {}
+    seen: set = set()  # an alias is the same node again: walk it once (`&a [*a]` would never end)
 
     def walk(node, path):
         lines[path] = node.start_mark.line + 1
+        if id(node) in seen:
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 walk(value, path + (key.value,))
@@ -123,6 +136,7 @@ def resolve(raw, *, source: str, overrides=(), lines=None, default_name="model")
         raise ConfigError(f"{source}: a config is a mapping with keys {', '.join(TOP_LEVEL)}")
     for override in overrides:
         apply_override(raw, override, source)
+    check_tree(raw, source)
     check_keys(raw, TOP_LEVEL, source, where="the top level")
     sections = {}
     for section in SECTIONS:
@@ -137,6 +151,25 @@ def resolve(raw, *, source: str, overrides=(), lines=None, default_name="model")
     if not isinstance(name, str) or not name or "/" in name:
         raise ConfigError(f"{source}: `name` must be a plain non-empty string (it names the run folder)")
     return Config(name=name, source=source, lines=lines or {}, **sections)
+
+
+def check_tree(raw, source: str) -> None:
+    """A config is a finite tree of plain values; YAML aliases can make it contain itself (`&a [*a]`)
+    or expand exponentially ("billion laughs"), and either would hang or overflow whatever walks it."""
+    budget = [MAX_VALUES]
+
+    def walk(node, depth: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ConfigError(f"{source}: the config expands to more than {MAX_VALUES:,} values "
+                              "(through YAML aliases?); write it out plainly")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source}: the config nests deeper than {MAX_DEPTH} levels, or a YAML alias "
+                              "refers to a value that contains it (like `&a [*a]`)")
+        for child in node.values() if isinstance(node, dict) else node if isinstance(node, list) else ():
+            walk(child, depth + 1)
+
+    walk(raw, 0)
 
 
 def check_keys(mapping: dict, valid, source: str, *, where: str) -> None:
@@ -198,7 +231,8 @@ def apply_override(raw: dict, override: str, source: str = "--set") -> None:
 
 def _layer_target(raw: dict, parts: list, key: str):
     """Find the layer a `model.layers.<index or name>...` override points at; return its args dict."""
-    layers = raw.get("model", {}).get("layers")
+    model = raw.get("model")
+    layers = model.get("layers") if isinstance(model, dict) else None  # `--set model=3` came first
     if not isinstance(layers, list):
         raise ConfigError(f"--set {key}: model.layers is not a list in this config")
     index = find_layer(layers, parts[2], key)
@@ -213,7 +247,7 @@ def _layer_target(raw: dict, parts: list, key: str):
 
 
 def find_layer(layers: list, ref: str, key: str) -> int:
-    if ref.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]+", ref):  # not str.isdigit: "--1" and "²" would pass it, and int() fails
         index = int(ref)
         if not -len(layers) <= index < len(layers):
             raise ConfigError(f"--set {key}: there is no layer {index}; model.layers has {len(layers)} entries")

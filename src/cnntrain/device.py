@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from cnntrain.errors import DeviceError
@@ -50,8 +52,11 @@ def configure(device: torch.device, *, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    if deterministic and device.type == "cuda":
+        # cuBLAS is deterministic only with a fixed workspace; read when its handle is first made.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # Set either way: a process-wide switch, and a second run in the same process may not want it.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 def autocast_dtype(precision: str, device: torch.device):

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from cnntrain.data import augment_batch
 from cnntrain.distributed import World, all_sum
-from cnntrain.errors import CnntrainError
+from cnntrain.errors import CheckpointError, CnntrainError
 from cnntrain.inference import DeviceNormalizer, autocast
 from cnntrain.optim import build_optimizer, build_scheduler
 from cnntrain.progress import Progress
@@ -72,6 +72,7 @@ class Engine:
         use_scaler = self.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if use_scaler else None
         self.best = Best(self.train_cfg["monitor"])
+        self.step_lr = self.lr
 
     @property
     def steps_per_epoch(self) -> int:
@@ -83,8 +84,7 @@ class Engine:
     def train_epoch(self, epoch: int, progress: Progress) -> EpochStats:
         self.model.train()
         seed = self.train_cfg["seed"]
-        order = torch.randperm(len(self.train_y), generator=_generator(seed, epoch, 0))
-        order = order[self.world.rank:: self.world.size]  # each rank its own shard, each image once
+        order = epoch_shard(len(self.train_y), seed, epoch, self.world)
         aug_gen = _generator(seed, epoch, 1)
         batch_size = self.train_cfg["batch_size"]
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -108,6 +108,10 @@ class Engine:
                     progress.batch(step=step, steps=len(batches), loss=mean_loss, acc=correct.item() / seen,
                                    images_per_sec=rate * self.world.size)
         seconds = time.perf_counter() - start
+        # The last step's loss was computed before its update: that update may still have blown the
+        # weights up, and saving them would overwrite the last good checkpoint.
+        if not torch.stack([torch.isfinite(p).all() for p in self.core.parameters()]).all():
+            raise TrainingDiverged(f"the weights became NaN or infinite in epoch {epoch}")
         total_loss, total_correct, total_seen = all_sum([loss_sum.item(), correct.item(), seen], self.world,
                                                         self._reduce_device)
         return EpochStats(total_loss / total_seen, total_correct / total_seen, int(total_seen), seconds)
@@ -135,6 +139,7 @@ class Engine:
             self.scaler.update()
         else:
             self.optimizer.step()
+        self.step_lr = self.lr  # the rate this step used; after scheduler.step() it is the next step's
         self.scheduler.step()
         return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
@@ -167,14 +172,29 @@ class Engine:
         }
 
     def load_state(self, state: dict) -> None:
-        self.core.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.core.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise CheckpointError(f"the checkpoint does not fit this config (was the model or optimizer changed "
+                                  f"with --set?): {str(error).splitlines()[0]}") from None
+        # The schedule's length comes from the config, not the checkpoint: `--set train.epochs=N` on a
+        # finished onecycle run stretches its cycle instead of stepping past the end of the old one.
+        shape = {k: v for k, v in vars(self.scheduler).items() if k in ("total_steps", "_schedule_phases")}
         self.scheduler.load_state_dict(state["scheduler"])
+        vars(self.scheduler).update(shape)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         best = state["best"]
         self.best = Best(best["metric"], best["value"], best["epoch"], best["bad_epochs"])
         set_rng_state(state["rng"])
+
+
+def epoch_shard(n: int, seed: int, epoch: int, world: World) -> torch.Tensor:
+    """This rank's indices for an epoch: one shuffle of range(n), shared by all ranks through
+    (seed, epoch), dealt out round-robin, so the ranks together see each sample exactly once."""
+    order = torch.randperm(n, generator=_generator(seed, epoch, 0))
+    return order[world.rank:: world.size]
 
 
 def _generator(seed: int, epoch: int, stream: int) -> torch.Generator:

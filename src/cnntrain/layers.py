@@ -7,7 +7,9 @@ shape with the convolution arithmetic, and builds the PyTorch module with the in
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -79,6 +81,7 @@ def _register_conv(dims: int) -> None:
         """Convolution; `weights` sets hand-designed filters (sobel_x, ...), `trainable: false` freezes them."""
         need_rank(in_shape, dims, f"conv{dims}d")
         fixed = None
+        positive(args.get("groups", 1), "groups")  # before kernel_tensor divides by it
         if weights is not None:
             fixed = kernel_tensor(weights, in_channels=in_shape[0], groups=args.get("groups", 1), dims=dims)
             out_channels = _agree("out_channels", out_channels, fixed.shape[0])
@@ -261,10 +264,13 @@ def upsample(in_shape, ctx, **args):
         factor = args["scale_factor"]
         factors = list(factor) if isinstance(factor, (list, tuple)) else [factor] * dims
         if len(factors) != dims or not all(
-            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in factors
+            isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < math.inf for f in factors
         ):
             raise ConfigError(f"scale_factor must be a positive number or a list of {dims}, got {factor!r}")
         out = tuple(None if i is None else int(i * f) for i, f in zip(in_shape[1:], factors))
+        if any(o is not None and o < 1 for o in out):
+            raise ShapeError(f"scale_factor {factor} shrinks the input {fmt(in_shape[1:])} to nothing "
+                             f"({fmt(out)}); use a larger factor")
     return Built(nn.Upsample(**args), (in_shape[0], *out))
 
 
@@ -273,7 +279,28 @@ def _register_elementwise(cls) -> None:
 
     @register(cls.__name__.lower(), torch_class=cls)
     def elementwise(in_shape, ctx, **args):
-        return Built(cls(**args), in_shape)
+        module = cls(**args)
+        _probe(module, in_shape)
+        return Built(module, in_shape)
+
+
+def _probe(module: nn.Module, in_shape: tuple) -> None:
+    """Run the layer once on a tiny input of the same rank and channels, to catch what its constructor
+    lets through: softmax's dim out of range, dropout1d on an image, PReLU's count against the channels.
+    Elementwise layers do not care about spatial sizes, so each is cut to 2: microseconds on the CPU."""
+    if any(s is None for s in in_shape):
+        return  # image_size null: the data decides later
+    tiny = (2, in_shape[0], *(min(s, 2) for s in in_shape[1:]))
+    if math.prod(tiny) > 1_000_000:
+        return  # absurd channel counts: not worth the memory
+    # A copy for modules with weights (PReLU): the model being built may live on the meta device.
+    probe = copy.deepcopy(module).to_empty(device="cpu") if any(True for _ in module.parameters()) else module
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. softmax's implicit dim: the library never prints
+            probe(torch.zeros(tiny, device="cpu"))
+    except (RuntimeError, IndexError, TypeError, ValueError, ZeroDivisionError) as err:
+        raise ShapeError(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
 
 
 for _dims in (1, 2, 3):

@@ -14,3 +14,6 @@ class Progress:
     def epoch(self, record: dict) -> None: ...
 
     def end(self) -> None: ...
+
+    def warning(self, message: str) -> None:
+        """Something the user should know that does not stop the run, e.g. a skipped corrupt image."""

@@ -153,6 +153,7 @@ def create_layer(name: str, args, in_shape: tuple, ctx) -> Built:
     kwargs = normalize_args(layer, args)
     try:
         return layer.build(in_shape, ctx, **kwargs)
-    except (TypeError, ValueError) as err:
-        # PyTorch's own check on a value of the wrong kind, e.g. a string where it wants an int.
-        raise ConfigError(f"bad argument for {name}: {err}") from None
+    except (TypeError, ValueError, RuntimeError, AssertionError) as err:
+        # PyTorch's own check on a value, e.g. a string where it wants an int; it also raises
+        # RuntimeError (PReLU num_parameters -1) and AssertionError (Hardtanh min_val > max_val).
+        raise ConfigError(f"bad argument for {name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None

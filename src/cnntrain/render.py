@@ -177,7 +177,8 @@ def train_done(result) -> None:
               f"  cnntrain evaluate --checkpoint {run}/checkpoints/best.pt\n"
               f"  cnntrain featuremaps --checkpoint {run}/checkpoints/best.pt --image IMAGE\n"
               f"  tensorboard --logdir {run}\n"
-              f"  cnntrain train --resume {run} --set train.epochs={s['epochs'] + 5}   # train longer", markup=False, soft_wrap=True)
+              f"  cnntrain train --resume {run} --set train.epochs={s['epochs'] + 5}   # train longer",
+              markup=False, soft_wrap=True)
 
 
 # --- evaluate, predict, compare, featuremaps ------------------------------------------------------

@@ -28,12 +28,13 @@ class TensorBoardLog:
                 self.writer.add_scalar(tag, record[key], record["epoch"])
         self.writer.flush()
 
-    def hparams(self, values: dict, metrics: dict) -> None:
+    def hparams(self, values: dict, metrics: dict, step: int = 0) -> None:
+        """`step`: the last epoch, so a resumed run's purge_step drops the value an earlier finish logged."""
         flat = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in values.items()}
         for part in hparams(flat, metrics):
             self.writer.file_writer.add_summary(part)
         for key, value in metrics.items():
-            self.writer.add_scalar(key, value, 0)
+            self.writer.add_scalar(key, value, step)
 
     def images(self, tag_prefix: str, images: dict, step: int) -> None:
         """`images`: name -> (H, W, 3) uint8 array."""
@@ -46,7 +47,14 @@ class TensorBoardLog:
             self.writer.add_histogram(f"weights/{name}", param.detach().float().cpu(), step)
 
     def graph(self, model: torch.nn.Module, example: torch.Tensor) -> None:
-        self.writer.add_graph(model, example)
+        """Trace `example` (B, C, *spatial) through the model. add_graph traces in eval mode, so batch-norm
+        statistics and the dropout RNG stay as they were: logging the graph does not change the run."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer and jit deprecation notices: the library never prints
+            self.writer.add_graph(model, example)
+        self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()

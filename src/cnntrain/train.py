@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from cnntrain import __version__
+from cnntrain.atomic import remove_stale_temps
 from cnntrain.builder import build_model
 from cnntrain.capture import capture, default_layers
 from cnntrain.checkpoint import load_checkpoint, resolve_checkpoint_path, save_checkpoint
@@ -21,11 +22,16 @@ from cnntrain.config import Config, config_from_dict, load_config
 from cnntrain.data import channel_stats, load_data
 from cnntrain.device import autocast_dtype, configure, resolve_device
 from cnntrain.distributed import all_sum, barrier, broadcast, init_world
-from cnntrain.engine import Engine
-from cnntrain.errors import CnntrainError, DataError
+from cnntrain.engine import Engine, TrainingDiverged
+from cnntrain.errors import CheckpointError, CnntrainError, ConfigError, DataError
 from cnntrain.inference import Normalizer, loss_and_accuracy, predict_logits
 from cnntrain.progress import Progress
 from cnntrain.rundir import RunDir, new_run_dir, run_dir_of_checkpoint
+
+
+# Restored from the checkpoint's optimizer, scheduler and best-metric state, so a new value in the config
+# would be silently ignored on resume (and config.yaml would claim otherwise).
+FIXED_ON_RESUME = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "monitor")
 
 
 class Interrupted(CnntrainError):
@@ -45,14 +51,34 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
           progress: Progress | None = None, runs_root: str | Path = "runs") -> TrainResult:
     """Train a model from a config (or continue the run a checkpoint belongs to) and write its run dir."""
     progress = progress or Progress()
+    if (config is None) == (resume is None):
+        raise ConfigError("give a config to start a run, or resume=RUN_DIR to continue one (not both)")
+    if resume is not None and out is not None:
+        raise ConfigError("a resumed run continues in its own directory; drop --out")
     checkpoint = None
     if resume is not None:
         path = resolve_checkpoint_path(resume)
+        if path.resolve().parent.name != "checkpoints":  # a loose .pt file has no run directory to go on in
+            raise CheckpointError(f"{path} is not inside a run directory (RUN/checkpoints/*.pt); --resume takes "
+                                  "a run directory or one of its checkpoints")
+        run = run_dir_of_checkpoint(path)
         checkpoint = load_checkpoint(path)
         config = config_from_dict(checkpoint["config"], source=str(path), overrides=overrides)
+        saved = checkpoint["config"].get("train", {})
+        fixed = [k for k in FIXED_ON_RESUME if k in saved and saved[k] != config.train[k]]
+        if fixed:
+            raise ConfigError(f"--set train.{fixed[0]} cannot change on --resume: the optimizer and schedule state in "
+                              f"{path} keep the run's {fixed[0]}={saved[fixed[0]]!r}; start a new run to change it")
+        done, epochs = checkpoint["epoch"], config.train["epochs"]
+        if done > epochs or (done == epochs and run.summary.exists()):
+            raise ConfigError(f"the run in {run.path} has done {done} epochs and train.epochs is {epochs}: nothing to "
+                              f"do; extend it with --resume {run.path} --set train.epochs=N (N > {done})")
     elif not isinstance(config, Config):
         config = load_config(config, overrides)
-    return Session(config, checkpoint, progress).run(out, resume, runs_root)
+    try:
+        return Session(config, checkpoint, progress).run(out, resume, runs_root)
+    except KeyboardInterrupt:  # before the run directory had a checkpoint
+        raise Interrupted("interrupted before training started; nothing was saved") from None
 
 
 class Session:
@@ -70,6 +96,8 @@ class Session:
         started = time.perf_counter()
         torch.manual_seed(self.train_cfg["seed"])
         self.splits = load_data(self.config.data, self.train_cfg["seed"])
+        for message in self.splits.warnings if self.world.is_main else ():
+            self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
         self._check_data()
         self.normalizer = self._normalizer()
         built = build_model(self.config, num_classes=len(self.splits.classes))
@@ -88,13 +116,34 @@ class Session:
             elapsed = 0.0
         self.run_dir = run
         if self.world.is_main:
+            remove_stale_temps(run.last, run.best, run.config, run.metrics, run.summary)  # a kill's leftovers
             run.write_config(self.config.to_dict())
         log = self._tensorboard(first_epoch)
-        if self.checkpoint is None and self.world.is_main:
-            save_checkpoint(self._checkpoint(engine, 0, 0.0), run.last)  # a kill in epoch 1 resumes too
-        stopped_early = self._epochs(engine, first_epoch, log, started - elapsed)
-        summary = self._finish(engine, log, time.perf_counter() - started + elapsed)
+        self.saved_epoch = first_epoch - 1 if self.checkpoint is not None else None
+        try:
+            if self.checkpoint is None and self.world.is_main:
+                save_checkpoint(self._checkpoint(engine, 0, 0.0), run.last)  # a kill in epoch 1 resumes too
+            self.saved_epoch = first_epoch - 1
+            if self.train_cfg["graph"] and first_epoch == 1 and log is not None:
+                self._log_graph(engine.core, log)
+            stopped_early = self._epochs(engine, first_epoch, log, started - elapsed)
+            summary = self._finish(engine, log, time.perf_counter() - started + elapsed)
+        except (KeyboardInterrupt, TrainingDiverged) as error:
+            if log is not None:
+                log.close()
+            self.progress.end()
+            raise self._stopped(error) from None
         return TrainResult(run.path, summary, stopped_early)
+
+    def _stopped(self, error: BaseException) -> CnntrainError:
+        """Ctrl-C or divergence: say what is saved and how to go on."""
+        path = self.run_dir.path
+        if self.saved_epoch is None:
+            return Interrupted(f"interrupted before anything was saved; start again with --out {path}")
+        saved = f"{self.run_dir.last} holds epoch {self.saved_epoch}"
+        if isinstance(error, TrainingDiverged):
+            return TrainingDiverged(f"{error}; {saved}, the last good one. Lower train.lr or set train.grad_clip")
+        return Interrupted(f"interrupted; {saved}. Resume with: cnntrain train --resume {path}")
 
     # --- set-up ---
 
@@ -124,6 +173,7 @@ class Session:
         if channels_last is None:
             channels_last = dims == 2 and (self.device.type == "cuda" or self.amp_dtype is not None)
         memory_format = torch.channels_last if channels_last and dims == 2 else None
+        self.memory_format = memory_format
         model = model.to(self.device, memory_format=memory_format or torch.preserve_format)
         wrapped = model
         if self.world.distributed:
@@ -155,14 +205,11 @@ class Session:
         epochs = self.train_cfg["epochs"]
         self.progress.start(epochs=epochs, first_epoch=first_epoch, steps=engine.steps_per_epoch)
         for epoch in range(first_epoch, epochs + 1):
-            try:
-                record = self._one_epoch(engine, epoch)
-            except KeyboardInterrupt:
-                raise Interrupted(f"interrupted in epoch {epoch}; epoch {epoch - 1} is saved in "
-                                  f"{self.run_dir.path}. Resume with: cnntrain train --resume {self.run_dir.path}") from None
+            record = self._one_epoch(engine, epoch)
             improved = engine.best.update(record)
             if self.world.is_main:
                 self._save_epoch(engine, record, improved, log, time.perf_counter() - started)
+            self.saved_epoch = epoch
             barrier(self.world)
             self.progress.epoch(record)
             patience = self.train_cfg["early_stopping"]
@@ -173,7 +220,7 @@ class Session:
     def _one_epoch(self, engine: Engine, epoch: int) -> dict:
         started = time.perf_counter()
         stats = engine.train_epoch(epoch, self.progress)
-        lr = engine.lr
+        lr = engine.step_lr  # of the epoch's last step: a step schedule's decay shows from the next epoch
         val_loss, val_acc = self._evaluate(engine.core, self.splits.val)
         return {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.acc, "val_loss": val_loss,
                 "val_acc": val_acc, "lr": lr, "images_per_sec": stats.images / stats.seconds,
@@ -190,7 +237,8 @@ class Session:
     def _logits(self, model, x):
         dims = x.dim() - 2
         return predict_logits(model, x, self.normalizer.to(self.device, dims), self.device,
-                              batch_size=self.train_cfg["eval_batch_size"], dtype=self.amp_dtype)
+                              batch_size=self.train_cfg["eval_batch_size"], dtype=self.amp_dtype,
+                              memory_format=self.memory_format)
 
     @property
     def _reduce_device(self):
@@ -202,6 +250,7 @@ class Session:
         if improved:
             save_checkpoint(state, self.run_dir.best)
         save_checkpoint(state, self.run_dir.last)
+        self.saved_epoch = record["epoch"]
         log.epoch(record)
         every = self.train_cfg["featuremap_every"]
         if every and (record["epoch"] % every == 0 or record["epoch"] == self.train_cfg["epochs"]):
@@ -220,6 +269,15 @@ class Session:
             "elapsed": elapsed,
             "versions": versions(),
         }
+
+    def _log_graph(self, model, log) -> None:
+        """The core model's graph (not a DDP or compile wrapper), traced on one normalized validation batch."""
+        split = self.splits.val if len(self.splits.val.y) else self.splits.train
+        batch = split.x[: self.train_cfg["batch_size"]]  # (B, C, *spatial) uint8
+        x = self.normalizer.to(self.device, batch.dim() - 2)(batch.to(self.device))
+        if self.memory_format is not None:
+            x = x.contiguous(memory_format=self.memory_format)
+        log.graph(model, x)
 
     def _log_featuremaps(self, model, log, epoch: int) -> None:
         """The maps of one fixed validation image: a learner watches the filters learn."""
@@ -256,7 +314,8 @@ class Session:
         }
         if self.world.is_main:
             hparams = {**{f"train.{k}": v for k, v in self.train_cfg.items()}, "model": self.config.name}
-            log.hparams(hparams, {"hparam/best_" + engine.best.metric: engine.best.value or 0.0})
+            best = {"hparam/best_" + engine.best.metric: engine.best.value or 0.0}
+            log.hparams(hparams, best, step=summary["epochs"])
             if confusion is not None:
                 log.images("confusion_matrix", {"test": confusion}, summary["epochs"])
             log.close()
