@@ -138,8 +138,9 @@ class RichProgress(QuietProgress):
         self.batch_task = self.bars.add_task("batches", total=steps, info="")
 
     def batch(self, *, step, steps, loss, acc, images_per_sec):
-        if step == 1 or step <= 2:
+        if step <= getattr(self, "last_step", 0):  # a new epoch (reports come every few steps): restart the clock
             self.bars.reset(self.batch_task, total=steps)
+        self.last_step = step
         self.bars.update(self.batch_task, completed=step,
                          info=f"loss {loss:.4f}  acc {acc:.2%}  {images_per_sec:,.0f} img/s")
 

@@ -73,6 +73,10 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
         if done > epochs or (done == epochs and run.summary.exists()):
             raise ConfigError(f"the run in {run.path} has done {done} epochs and train.epochs is {epochs}: nothing to "
                               f"do; extend it with --resume {run.path} --set train.epochs=N (N > {done})")
+        patience, bad = config.train["early_stopping"], checkpoint["best"]["bad_epochs"]
+        if patience and bad >= patience and run.summary.exists():  # else it would train one epoch and stop again
+            raise ConfigError(f"the run in {run.path} stopped early at epoch {done} ({bad} epochs without a better "
+                              f"{config.train['monitor']}); to go on, raise --set train.early_stopping above {bad}")
     elif not isinstance(config, Config):
         config = load_config(config, overrides)
     try:
