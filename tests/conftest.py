@@ -138,18 +138,7 @@ def trained_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trained_run")
     config = folder / "tiny.yaml"
     config.write_text(TINY_TRAIN.lstrip("\n"), encoding="utf-8")
-    return untouched_float_state(train, config, overrides=["train.epochs=1"], out=folder / "run")
-
-
-def untouched_float_state(fn, *args, **kwargs):
-    """Call fn (which trains) and undo the denormal flushing that training switches on for the CPU:
-    it is process-wide and would break later tests that need subnormal floats (hypothesis)."""
-    import torch
-
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        torch.set_flush_denormal(False)
+    return train(config, overrides=["train.epochs=1"], out=folder / "run")
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,9 @@ def compared(tmp_path_factory):
 
     from cnntrain.cli import app
 
-    from conftest import untouched_float_state
-
     out = tmp_path_factory.mktemp("compare") / "cmp"
     args = ["compare", "--out", str(out), "--quiet"] + [a for s in TINY for a in ("--set", s)]
-    result = untouched_float_state(CliRunner().invoke, app, args)
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return out, result.output
 

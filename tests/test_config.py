@@ -243,3 +243,14 @@ def test_config_module_does_not_import_torch(tmp_path):
             f"load_config({str(path)!r}, ['train.epochs=2']); "
             "assert 'torch' not in sys.modules, 'config imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_exponent_floats_without_a_dot_are_floats(tmp_path):
+    """YAML 1.1 reads `1e-3` as a string; learning rates are written that way, so cnntrain reads floats."""
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  layers: [flatten]\ntrain:\n  lr: 1e-3\n", encoding="utf-8")
+    from cnntrain.config import load_config
+
+    config = load_config(path, ["train.weight_decay=5e-4"])
+    assert config.train["lr"] == 0.001
+    assert config.train["weight_decay"] == 0.0005

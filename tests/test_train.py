@@ -226,3 +226,14 @@ def test_learns_shapes_to_high_accuracy(tmp_path):
     ])
     assert result.summary["best"]["value"] >= 0.9
     assert result.summary["test"]["acc"] >= 0.85
+
+
+def test_training_leaves_denormal_floats_as_it_found_them(tmp_path, tiny_config):
+    """Flush-to-zero speeds up CPU training but is process-wide: a library call must switch it off again."""
+    import torch
+
+    from cnntrain.train import train
+
+    train(tiny_config, overrides=["train.epochs=1", "train.featuremap_every=0"], out=tmp_path / "run")
+    tiny = torch.tensor([1e-40], dtype=torch.float32)  # a subnormal float32
+    assert (tiny * 1.0).item() != 0.0

@@ -23,6 +23,18 @@ MAX_DEPTH = 100  # nesting levels; real configs use fewer than 10
 MAX_VALUES = 100_000  # values in all; ResNet-18's config has a few hundred
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-3` as a float. PyYAML follows YAML 1.1, where a float needs a
+    dot (`1.0e-3`), so the way everyone writes a learning rate would arrive as a string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 @dataclass
 class Config:
     """A resolved config: every default filled in, every value checked."""
@@ -80,7 +92,7 @@ def config_from_dict(raw: dict, source: str = "<checkpoint>", overrides=()) -> C
 def parse_yaml(text: str, source: str) -> Any:
     """yaml.safe_load with the error turned into `file:line:column: problem`; tags never execute."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:  # PyYAML builds nested values recursively: some hundred levels overflow it
         raise ConfigError(f"{source}: YAML nested too deeply to read; a config needs fewer than {MAX_DEPTH} levels") from None
     except yaml.constructor.ConstructorError as err:
@@ -105,7 +117,7 @@ def parse_yaml(text: str, source: str) -> Any:
 def line_numbers(text: str) -> dict:
     """Map each node's path (keys and list indices) to its 1-based line, from the YAML node tree."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
         return {}
     lines: dict = {}

@@ -83,6 +83,9 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
         return Session(config, checkpoint, progress).run(out, resume, runs_root)
     except KeyboardInterrupt:  # before the run directory had a checkpoint
         raise Interrupted("interrupted before training started; nothing was saved") from None
+    finally:
+        # Training flushes denormal floats (device.configure); a library call leaves the process as it found it.
+        torch.set_flush_denormal(False)
 
 
 class Session:
