@@ -1,5 +1,6 @@
 """imagefolder: layouts, stratified splits, the decode-once cache, user errors."""
 
+import copy
 import os
 
 import numpy as np
@@ -9,28 +10,13 @@ from PIL import Image
 
 from cnntrain.data import decode, load_data
 from cnntrain.errors import DataError
+from cnntrain.fields import DEFAULTS
 
 
 def config(root, **overrides):
-    data = dict(
-        dataset="imagefolder",
-        root=str(root),
-        channels=1,
-        image_size=[8, 8],
-        num_classes=None,
-        train_size=4000,
-        val_size=1000,
-        test_size=1000,
-        val_fraction=0.2,
-        test_fraction=0.1,
-        download=False,
-        cache_dir=None,
-        on_corrupt="error",
-        normalize=True,
-        augment={},
-    )
-    data.update(overrides)
-    return data
+    """The config's data section as load_data receives it: every default, then these values."""
+    return {**copy.deepcopy(DEFAULTS["data"]), "dataset": "imagefolder", "root": str(root),
+            "image_size": [8, 8], "val_fraction": 0.2, **overrides}
 
 
 def make_images(folder, n, start=0, size=(8, 8)):

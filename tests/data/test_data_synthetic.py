@@ -1,33 +1,20 @@
 """shapes, volumes, signals: determinism, sizes, balance, dtypes, distinct classes."""
 
+import copy
+
 import pytest
 import torch
 
 from cnntrain.data import DATASETS, load_data
 from cnntrain.data.augment import border_median
 from cnntrain.errors import DataError
+from cnntrain.fields import DEFAULTS
 
 
 def config(**overrides):
-    data = dict(
-        dataset="shapes",
-        root="data",
-        channels=1,
-        image_size=16,
-        num_classes=None,
-        train_size=60,
-        val_size=24,
-        test_size=12,
-        val_fraction=0.1,
-        test_fraction=0.1,
-        download=False,
-        cache_dir=None,
-        on_corrupt="error",
-        normalize=True,
-        augment={},
-    )
-    data.update(overrides)
-    return data
+    """The config's data section as load_data receives it: every default, then these values."""
+    return {**copy.deepcopy(DEFAULTS["data"]), "image_size": 16, "train_size": 60, "val_size": 24,
+            "test_size": 12, **overrides}
 
 
 CASES = [

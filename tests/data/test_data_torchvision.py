@@ -1,5 +1,6 @@
 """mnist, fashion_mnist, cifar10 from tiny files in the real on-disk formats."""
 
+import copy
 import os
 import pickle
 import struct
@@ -10,28 +11,13 @@ import torch
 
 from cnntrain.data import load_data
 from cnntrain.errors import DataError
+from cnntrain.fields import DEFAULTS
 
 
 def config(root, dataset, **overrides):
-    data = dict(
-        dataset=dataset,
-        root=str(root),
-        channels=1,
-        image_size=None,
-        num_classes=None,
-        train_size=4000,
-        val_size=1000,
-        test_size=1000,
-        val_fraction=0.25,
-        test_fraction=0.1,
-        download=False,
-        cache_dir=None,
-        on_corrupt="error",
-        normalize=True,
-        augment={},
-    )
-    data.update(overrides)
-    return data
+    """The config's data section as load_data receives it: every default, then these values."""
+    return {**copy.deepcopy(DEFAULTS["data"]), "dataset": dataset, "root": str(root), "image_size": None,
+            "val_fraction": 0.25, **overrides}
 
 
 def write_idx(path, array):
