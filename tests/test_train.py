@@ -129,9 +129,9 @@ def test_cli_prints_the_result_and_counts_run_directories_up(tiny_config, cli, m
 
 
 @pytest.mark.parametrize("args,message", [
-    ([], "give --config"),
+    ([], "give a config (--config)"),
     (["--resume", "RUN", "--out", "elsewhere"], "drop --out"),
-    (["-c", "CONFIG", "--resume", "RUN"], "give --config"),
+    (["-c", "CONFIG", "--resume", "RUN"], "not both"),
 ])
 def test_cli_argument_mistakes(args, message, finished, tiny_config, cli):
     args = [str(finished.run_dir) if a == "RUN" else str(tiny_config) if a == "CONFIG" else a for a in args]

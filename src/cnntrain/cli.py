@@ -54,13 +54,8 @@ def train(
 ) -> None:
     """Train a model on its config's data and write a run directory (metrics, checkpoints, TensorBoard)."""
     from cnntrain import render
-    from cnntrain.errors import ConfigError
     from cnntrain.train import train as train_run
 
-    if (config is None) == (resume is None):
-        raise ConfigError("give --config CONFIG to start a run, or --resume RUN_DIR to continue one")
-    if resume is not None and out is not None:
-        raise ConfigError("--resume continues in the run's own directory; drop --out")
     result = train_run(config, overrides=set_ or [], out=out, resume=resume, progress=render.progress_for(quiet))
     if render.reporting_rank():  # under torchrun: once, not once per process
         render.train_done(result)

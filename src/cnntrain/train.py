@@ -52,7 +52,7 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
     """Train a model from a config (or continue the run a checkpoint belongs to) and write its run dir."""
     progress = progress or Progress()
     if (config is None) == (resume is None):
-        raise ConfigError("give a config to start a run, or resume=RUN_DIR to continue one (not both)")
+        raise ConfigError("give a config (--config) to start a run, or a run to continue (--resume RUN_DIR), not both")
     if resume is not None and out is not None:
         raise ConfigError("a resumed run continues in its own directory; drop --out")
     checkpoint = None
