@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from cnntrain.errors import ConfigError
-from cnntrain.fields import DEFAULTS, SCHEMA, SECTIONS, validate_section
+from cnntrain.fields import SCHEMA, SECTIONS, validate_section
 
 TOP_LEVEL = ("name",) + SECTIONS
 MAX_DEPTH = 100  # nesting levels; real configs use fewer than 10

@@ -18,20 +18,16 @@ from cnntrain.atomic import remove_stale_temps
 from cnntrain.builder import build_model
 from cnntrain.capture import capture, default_layers
 from cnntrain.checkpoint import load_checkpoint, resolve_checkpoint_path, save_checkpoint
-from cnntrain.config import Config, config_from_dict, load_config
+from cnntrain.config import Config, load_config
 from cnntrain.data import channel_stats, load_data
 from cnntrain.device import autocast_dtype, configure, resolve_device
 from cnntrain.distributed import all_sum, barrier, broadcast, init_world
 from cnntrain.engine import Engine, TrainingDiverged
-from cnntrain.errors import CheckpointError, CnntrainError, ConfigError, DataError
+from cnntrain.errors import CnntrainError, ConfigError, DataError
 from cnntrain.inference import Normalizer, loss_and_accuracy, predict_logits
 from cnntrain.progress import Progress
-from cnntrain.rundir import RunDir, new_run_dir, run_dir_of_checkpoint
-
-
-# Restored from the checkpoint's optimizer, scheduler and best-metric state, so a new value in the config
-# would be silently ignored on resume (and config.yaml would claim otherwise).
-FIXED_ON_RESUME = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "monitor")
+from cnntrain.resume import load_resumable
+from cnntrain.rundir import new_run_dir, run_dir_of_checkpoint
 
 
 class Interrupted(CnntrainError):
@@ -57,26 +53,7 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
         raise ConfigError("a resumed run continues in its own directory; drop --out")
     checkpoint = None
     if resume is not None:
-        path = resolve_checkpoint_path(resume)
-        if path.resolve().parent.name != "checkpoints":  # a loose .pt file has no run directory to go on in
-            raise CheckpointError(f"{path} is not inside a run directory (RUN/checkpoints/*.pt); --resume takes "
-                                  "a run directory or one of its checkpoints")
-        run = run_dir_of_checkpoint(path)
-        checkpoint = load_checkpoint(path)
-        config = config_from_dict(checkpoint["config"], source=str(path), overrides=overrides)
-        saved = checkpoint["config"].get("train", {})
-        fixed = [k for k in FIXED_ON_RESUME if k in saved and saved[k] != config.train[k]]
-        if fixed:
-            raise ConfigError(f"--set train.{fixed[0]} cannot change on --resume: the optimizer and schedule state in "
-                              f"{path} keep the run's {fixed[0]}={saved[fixed[0]]!r}; start a new run to change it")
-        done, epochs = checkpoint["epoch"], config.train["epochs"]
-        if done > epochs or (done == epochs and run.summary.exists()):
-            raise ConfigError(f"the run in {run.path} has done {done} epochs and train.epochs is {epochs}: nothing to "
-                              f"do; extend it with --resume {run.path} --set train.epochs=N (N > {done})")
-        patience, bad = config.train["early_stopping"], checkpoint["best"]["bad_epochs"]
-        if patience and bad >= patience and run.summary.exists():  # else it would train one epoch and stop again
-            raise ConfigError(f"the run in {run.path} stopped early at epoch {done} ({bad} epochs without a better "
-                              f"{config.train['monitor']}); to go on, raise --set train.early_stopping above {bad}")
+        config, checkpoint = load_resumable(resume, overrides)
     elif not isinstance(config, Config):
         config = load_config(config, overrides)
     try:
