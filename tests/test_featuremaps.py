@@ -56,6 +56,21 @@ def test_sobel_maps_match_numpy(square_png, tmp_path):
     assert layer.stats["sparsity"] == pytest.approx(float((maps == 0).mean()))
 
 
+def test_without_an_image_the_first_test_image_of_the_data_is_used(tmp_path, cli):
+    """A learner with no photo at hand still sees edges: edges.yaml on its own built-in data."""
+    from cnntrain.featuremaps import data_sample
+
+    code, out, err = cli("featuremaps", "--config", EDGES, "--out", tmp_path / "out")
+    assert code == 0, err
+    from cnntrain.config import load_config
+
+    image = data_sample(load_config(EDGES))[0].astype(np.float64) / 255  # (H, W) of the grey sample
+    maps = np.load(tmp_path / "out" / "00_sobel.npy")
+    assert maps.shape == (2, *image.shape)
+    np.testing.assert_allclose(maps[0], correlate(image, SOBEL_X), atol=1e-5)
+    assert np.abs(maps).max() > 0.5  # a shape's edges, not a blank picture
+
+
 STRIDED = """
 name: strided
 data: {dataset: shapes, channels: 3, image_size: null, num_classes: 3}
@@ -177,8 +192,6 @@ def test_list_layers(cli):
 def test_usage_errors(square_png, cli):
     code, _, err = cli("featuremaps", "--config", EDGES, "--checkpoint", "x.pt", "--image", square_png)
     assert code == 2 and "--checkpoint" in err and "--config" in err
-    code, _, err = cli("featuremaps", "--config", EDGES)
-    assert code == 2 and "--image" in err
     code, _, err = cli("featuremaps", "--config", EDGES, "--image", square_png.with_name("missing.png"))
     assert code == 2 and "missing.png" in err
 

@@ -169,7 +169,8 @@ def featuremaps(
                                                    "by train.seed; hand-designed filters as designed).",
                                                    show_default=False)] = None,
     image: Annotated[Optional[Path], typer.Option("--image", "-i", help="The input: an image file (or a .npy "
-                                                  "array [C, *spatial] for signals and volumes).",
+                                                  "array [C, *spatial] for signals and volumes) "
+                                                  "[default: the first test image of the config's data].",
                                                   show_default=False)] = None,
     layers: Annotated[Optional[list[str]], typer.Option("--layers", "-l", help="Layers by name or index, "
                                                         "repeatable or comma-separated [default: every conv, "
@@ -190,7 +191,6 @@ def featuremaps(
     With --config only there is no training data, hence no normalization: the model sees pixels / 255.
     """
     from cnntrain import render
-    from cnntrain.errors import ConfigError
 
     if list_layers:
         from cnntrain.featuremaps import list_model_layers
@@ -198,8 +198,6 @@ def featuremaps(
         render.layers_list(*list_model_layers(checkpoint=checkpoint, config=config, image=image,
                                               overrides=set_ or []))
         return
-    if image is None:
-        raise ConfigError("give --image IMAGE: the picture to run through the model (or --list-layers)")
     from cnntrain.featuremaps import featuremaps as run_featuremaps
 
     result = run_featuremaps(image, checkpoint=checkpoint, config=config, layers=layers, out=out,

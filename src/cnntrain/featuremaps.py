@@ -28,6 +28,7 @@ from cnntrain.errors import CnntrainError, ConfigError
 from cnntrain.inference import Normalizer
 
 SCALES = ("channel", "layer")
+SAMPLE_SIZE = 64
 
 
 @dataclass
@@ -66,18 +67,19 @@ class FeatureMapsResult:
     layers: list = field(default_factory=list)  # LayerMaps
 
 
-def load_subject(*, checkpoint=None, config=None, image=None, overrides=()) -> tuple[Subject, np.ndarray | None]:
+def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
+                 sample: bool = False) -> tuple[Subject, np.ndarray | None]:
     """The model of a checkpoint (trained) or of a config (untrained, seeded by train.seed), and the
-    image read as that model's input, (C, *spatial); a null image_size takes the image's own size."""
-    from cnntrain.images import load_sample
+    image read as that model's input, (C, *spatial); a null image_size takes the image's own size.
+    With no image and `sample`, the input is the first test image of the config's own data."""
 
     if (checkpoint is None) == (config is None):
         raise ConfigError("give --checkpoint CKPT to look into a trained model, or --config CONFIG for an "
                           "untrained one (hand-designed filters such as configs/edges.yaml stay as designed)")
     if checkpoint is not None:
-        return _trained_subject(checkpoint, image, overrides)
+        return _trained_subject(checkpoint, image, overrides, sample)
     cfg = load_config(config, overrides)
-    pixels = load_sample(image, cfg.data) if image is not None else None
+    pixels = _input(image, cfg, sample)
     _fill_size(cfg, pixels)
     torch.manual_seed(cfg.train["seed"])
     built = build_model(cfg, num_classes=_num_classes(cfg))
@@ -87,13 +89,12 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=()) -> t
     return subject, pixels
 
 
-def _trained_subject(checkpoint, image, overrides) -> tuple[Subject, np.ndarray | None]:
-    from cnntrain.images import load_sample
+def _trained_subject(checkpoint, image, overrides, sample: bool) -> tuple[Subject, np.ndarray | None]:
     from cnntrain.predict import load_trained
     from cnntrain.rundir import run_dir_of_checkpoint
 
     trained = load_trained(checkpoint, overrides, device="cpu")
-    pixels = load_sample(image, trained.config.data) if image is not None else None
+    pixels = _input(image, trained.config, sample)
     layers = trained.built.layers
     if pixels is not None and trained.config.data["image_size"] is None:
         # The weights do not depend on the size; rebuilding on the meta device only fills in the shapes.
@@ -105,6 +106,27 @@ def _trained_subject(checkpoint, image, overrides) -> tuple[Subject, np.ndarray 
                       f"the checkpoint's: (pixels / 255 - mean) / std, mean {mean}, std {std}",
                       run_dir_of_checkpoint(trained.path).path, trained.epoch or 0)
     return subject, pixels
+
+
+def _input(image, config: Config, sample: bool) -> np.ndarray | None:
+    from cnntrain.images import load_sample
+
+    if image is not None:
+        return load_sample(image, config.data)
+    return data_sample(config) if sample else None
+
+
+def data_sample(config: Config) -> np.ndarray:
+    """The first test image of the config's own data, (C, *spatial) uint8: built-in data needs no file.
+    A config that keeps images at their own size (image_size null) gets SAMPLE_SIZE pixels a side."""
+    from cnntrain.data import load_data
+
+    data = {**config.data}
+    if data["image_size"] is None:
+        data["image_size"] = SAMPLE_SIZE
+    splits = load_data(data, config.train["seed"])
+    split = splits.test if len(splits.test) else splits.val
+    return split.x[0].numpy()
 
 
 def _fill_size(config: Config, pixels) -> None:
@@ -126,22 +148,25 @@ def list_model_layers(*, checkpoint=None, config=None, image=None, overrides=())
     return subject.layers, {info.name for info in default_layers(subject.layers)}
 
 
-def featuremaps(image: str | Path, *, checkpoint=None, config=None, layers: list[str] | None = None,
+def featuremaps(image: str | Path | None = None, *, checkpoint=None, config=None, layers: list[str] | None = None,
                 out: str | Path | None = None, scale: str = "channel", tensorboard: str | Path | None = None,
                 overrides=()) -> FeatureMapsResult:
-    """Capture the chosen layers' outputs for one image and write pictures, .npy arrays and index.html."""
+    """Capture the chosen layers' outputs for one image and write pictures, .npy arrays and index.html.
+    With no image, the first test image of the config's own data."""
     if scale not in SCALES:
         raise ConfigError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if tensorboard is not None and not Path(tensorboard).is_dir():
         raise CnntrainError(f"--tensorboard {tensorboard}: no such run directory; pass one written by "
                             "`cnntrain train` (e.g. runs/cnn/1)")
-    subject, pixels = load_subject(checkpoint=checkpoint, config=config, image=image, overrides=overrides)
+    subject, pixels = load_subject(checkpoint=checkpoint, config=config, image=image, overrides=overrides,
+                                   sample=True)
+    image = Path(image) if image is not None else Path(f"{subject.config.data['dataset']}-test-0.png")
     chosen = _choose(subject.layers, layers)
     maps = _capture(subject, pixels, chosen)
-    out_dir = Path(out) if out is not None else _default_out(subject, Path(image))
-    result = _write(subject, pixels, chosen, maps, out_dir, scale, Path(image).name)
+    out_dir = Path(out) if out is not None else _default_out(subject, image)
+    result = _write(subject, pixels, chosen, maps, out_dir, scale, image.name)
     if tensorboard is not None:
-        _log_tensorboard(Path(tensorboard), result, maps, subject, scale, Path(image).stem)
+        _log_tensorboard(Path(tensorboard), result, maps, subject, scale, image.stem)
     return result
 
 

@@ -176,7 +176,7 @@ def train_done(result) -> None:
     out.print(f"run directory: [bold]{escape(str(run))}[/]", soft_wrap=True)
     out.print("next:\n"
               f"  cnntrain evaluate --checkpoint {run}/checkpoints/best.pt\n"
-              f"  cnntrain featuremaps --checkpoint {run}/checkpoints/best.pt --image IMAGE\n"
+              f"  cnntrain featuremaps --checkpoint {run}/checkpoints/best.pt    # add --image PHOTO for your own\n"
               f"  tensorboard --logdir {run}\n"
               f"  cnntrain train --resume {run} --set train.epochs={s['epochs'] + 5}   # train longer",
               markup=False, soft_wrap=True)
