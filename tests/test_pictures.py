@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnntrain import pictures
+from cnntrain import charts, pictures
 
 RNG = np.random.default_rng(0)
 
@@ -193,7 +193,7 @@ def test_confusion_matrix_png_is_non_trivial(tmp_path):
     matrix = RNG.integers(0, 30, (10, 10))
     classes = [f"class {i}" for i in range(10)]
     for normalized in (False, True):
-        path = pictures.save_confusion_matrix(
+        path = charts.save_confusion_matrix(
             matrix, classes, tmp_path / f"cm_{normalized}.png", normalized=normalized
         )
         img = np.asarray(_open(path))
@@ -205,13 +205,13 @@ def test_confusion_matrix_image_for_many_classes_and_empty_rows():
     matrix = np.zeros((25, 25), dtype=np.int64)
     matrix[0, 0] = 3
     with np.errstate(divide="raise", invalid="raise"):
-        img = pictures.confusion_matrix_image(matrix, [str(i) for i in range(25)], normalized=True)
+        img = charts.confusion_matrix_image(matrix, [str(i) for i in range(25)], normalized=True)
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
 
 
 def test_confusion_matrix_rejects_mismatched_classes():
     with pytest.raises(ValueError):
-        pictures.confusion_matrix_image(np.zeros((3, 3), int), ["a", "b"])
+        charts.confusion_matrix_image(np.zeros((3, 3), int), ["a", "b"])
 
 
 def test_compare_plot_png_exists(tmp_path):
@@ -220,6 +220,6 @@ def test_compare_plot_png_exists(tmp_path):
         {"name": "pooled", "val_acc": [0.4, 0.75, 0.85], "shift_acc": {"0": 0.85, "2": 0.8}},
         {"name": "untested", "val_acc": [0.6], "shift_acc": {}},
     ]
-    path = pictures.save_compare_plot(models, tmp_path / "compare.png")
+    path = charts.save_compare_plot(models, tmp_path / "compare.png")
     img = _open(path)
     assert img.mode == "RGB" and img.width > img.height > 200

@@ -179,7 +179,7 @@ def _accuracy(trained, x, y) -> float:
 
 def _write(out_dir: Path, models: list[ModelResult], shifts: list[int]) -> tuple[Path, Path]:
     from cnntrain.atomic import atomic_write_text
-    from cnntrain.pictures import save_compare_plot
+    from cnntrain.charts import save_compare_plot
 
     document = {"models": [asdict(m) for m in models], "shifts": shifts}
     json_path = out_dir / "compare.json"

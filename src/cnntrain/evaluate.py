@@ -152,7 +152,7 @@ def _samples(trained, data, split: str):
 
 
 def _write_pictures(result: EvalResult) -> dict:
-    from cnntrain.pictures import save_confusion_matrix
+    from cnntrain.charts import save_confusion_matrix
 
     title = f"{result.split}: accuracy {result.accuracy:.2%}"
     return {

@@ -1,12 +1,11 @@
-"""Pictures for learning CNNs: feature maps, filters, inputs, confusion matrices, comparisons.
+"""Pictures for learning CNNs: feature maps, filters and inputs, pixel for pixel (charts: charts.py).
 
 Every function takes plain numpy arrays, so this module never needs torch. The `*_image`
 functions return (H, W, 3) uint8 arrays (handy for TensorBoard); the `save_*` functions write
 a PNG atomically (via `cnntrain.atomic`: a temporary file in the same directory, then
 `os.replace`, so a reader never sees half a picture) and return its path.
 
-matplotlib is imported lazily, with the Agg backend, because it is slow to import and must
-never need a display; it is used for the colormap tables and for the charts only.
+matplotlib (through charts.py, lazily) only supplies the colormap tables.
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ def save_feature_grid(
     maps: np.ndarray, path: str | os.PathLike, *, scale: str = "channel", title: str | None = None
 ) -> Path:
     """Write `feature_grid_image(maps)` as a PNG, with an optional title band above it."""
-    return _save_png(_titled(feature_grid_image(maps, scale=scale), title), path)
+    return save_png(_titled(feature_grid_image(maps, scale=scale), title), path)
 
 
 def _map_tiles(t: np.ndarray, cmap: str) -> np.ndarray:
@@ -111,7 +110,7 @@ def filters_image(weight: np.ndarray, *, rgb: bool) -> np.ndarray:
 
 def save_filters(weight: np.ndarray, path: str | os.PathLike, *, rgb: bool) -> Path:
     """Write `filters_image(weight, rgb=rgb)` as a PNG."""
-    return _save_png(filters_image(weight, rgb=rgb), path)
+    return save_png(filters_image(weight, rgb=rgb), path)
 
 
 def _rgb_filter_tiles(w: np.ndarray) -> np.ndarray:
@@ -149,14 +148,16 @@ def save_image(array: np.ndarray, path: str | os.PathLike) -> Path:
     [C, D, H, W] as a row of depth slices. Floats are expected in [0, 1]."""
     a = np.asarray(array)
     if a.ndim == 2:
-        return _save_png(_line_plot(a), path)
+        from cnntrain.charts import line_plot_image  # matplotlib, only for 1D inputs
+
+        return save_png(line_plot_image(a), path)
     if a.ndim not in (3, 4):
         raise ValueError(f"expected an input [C, L], [C, H, W] or [C, D, H, W], got {a.shape}")
     pixels = _to_uint8(a)
     if pixels.ndim == 3:
-        return _save_png(_input_picture(pixels), path)
+        return save_png(_input_picture(pixels), path)
     slices = [_input_picture(pixels[:, d]) for d in _even_indices(pixels.shape[1], _MAX_SLICES)]
-    return _save_png(_mosaic(np.stack(slices), len(slices), _TILE_SEP), path)
+    return save_png(_mosaic(np.stack(slices), len(slices), _TILE_SEP), path)
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -178,132 +179,6 @@ def _input_picture(pixels: np.ndarray) -> np.ndarray:
     if pixels.shape[0] == 3:
         return pixels.transpose(1, 2, 0)
     return _mosaic(pixels, pixels.shape[0], _TILE_SEP)
-
-
-def _line_plot(signal: np.ndarray) -> np.ndarray:
-    """[C, L] -> a line chart with one line per channel."""
-    fig = _new_figure((8, 3))
-    ax = fig.add_subplot()
-    for c, channel in enumerate(np.asarray(signal, dtype=np.float32)):
-        ax.plot(channel, linewidth=1, label=f"channel {c}")
-    if 1 < len(signal) <= 10:
-        ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlabel("position")
-    ax.set_ylabel("value")
-    fig.tight_layout()
-    return _render(fig)
-
-
-# --- confusion matrix -----------------------------------------------------------------------
-
-
-def confusion_matrix_image(
-    matrix: np.ndarray, classes: list[str], normalized: bool = False, *, title: str | None = None
-) -> np.ndarray:
-    """Render the confusion-matrix chart (rows = true class, columns = predicted) as RGB."""
-    m = np.asarray(matrix)
-    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(classes):
-        raise ValueError(f"expected a {len(classes)}x{len(classes)} matrix, got {m.shape}")
-    values = _row_normalize(m) if normalized else m
-    k = len(classes)
-    side = min(max(4.0, 0.45 * k + 2.5), 16.0)
-    fig = _new_figure((side + 1.0, side))
-    ax = fig.add_subplot()
-    vmax = 1.0 if normalized else max(1, int(m.max()))
-    im = ax.imshow(values, cmap="Blues", vmin=0, vmax=vmax)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    _label_classes(ax, classes)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    default = "confusion matrix (row-normalized)" if normalized else "confusion matrix"
-    ax.set_title(title or default)
-    if k <= 20:  # beyond that the numbers no longer fit in the cells
-        _annotate_cells(ax, values, normalized, vmax)
-    fig.tight_layout()
-    return _render(fig)
-
-
-def save_confusion_matrix(
-    matrix: np.ndarray,
-    classes: list[str],
-    path: str | os.PathLike,
-    *,
-    normalized: bool = False,
-    title: str | None = None,
-) -> Path:
-    """Write the confusion-matrix chart as a PNG."""
-    return _save_png(confusion_matrix_image(matrix, classes, normalized, title=title), path)
-
-
-def _row_normalize(m: np.ndarray) -> np.ndarray:
-    """Each row as fractions of its total (recall per true class); empty rows stay zero."""
-    sums = m.sum(axis=1, keepdims=True).astype(np.float64)
-    return m / np.where(sums > 0, sums, 1.0)
-
-
-def _label_classes(ax, classes: list[str]) -> None:
-    """Class names on both axes, smaller when many; none past 60 classes, where they'd overlap."""
-    k = len(classes)
-    if k > 60:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return
-    size = 10 if k <= 20 else 6
-    ax.set_xticks(range(k), labels=classes, rotation=45, ha="right", rotation_mode="anchor",
-                  fontsize=size)
-    ax.set_yticks(range(k), labels=classes, fontsize=size)
-
-
-def _annotate_cells(ax, values: np.ndarray, normalized: bool, vmax: float) -> None:
-    """Write each cell's value, white on dark cells so it stays readable."""
-    for (i, j), v in np.ndenumerate(values):
-        text = f"{v:.2f}" if normalized else str(int(v))
-        color = "white" if v > vmax / 2 else "black"
-        ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
-
-
-# --- model comparison -----------------------------------------------------------------------
-
-
-def save_compare_plot(models: list[dict], path: str | os.PathLike) -> Path:
-    """Two panels: validation accuracy per epoch and accuracy vs input shift, one line per model.
-
-    Each model dict has `name`, `val_acc` (fractions per epoch) and `shift_acc` ({"pixels":
-    fraction}); a missing or empty series is simply not drawn.
-    """
-    fig = _new_figure((12, 4.5))
-    ax_epoch, ax_shift = fig.subplots(1, 2)
-    for i, model in enumerate(models):
-        style = {"color": f"C{i % 10}", "label": model["name"]}  # same colour in both panels
-        acc = list(model.get("val_acc") or [])
-        if acc:
-            marker = "o" if len(acc) <= 30 else None
-            ax_epoch.plot(range(1, len(acc) + 1), 100 * np.asarray(acc), marker=marker, **style)
-        shifts = sorted((int(k), v) for k, v in (model.get("shift_acc") or {}).items())
-        if shifts:
-            xs, ys = zip(*shifts)
-            ax_shift.plot(xs, 100 * np.asarray(ys), marker="o", **style)
-    _finish_panel(ax_epoch, "accuracy per epoch", "epoch")
-    _finish_panel(ax_shift, "accuracy vs shift (pixels)", "shift (pixels)")
-    fig.suptitle("model comparison")
-    fig.tight_layout()
-    return _save_png(_render(fig), path)
-
-
-def _finish_panel(ax, title: str, xlabel: str) -> None:
-    """Title, labels, a 0-100 % y axis, integer x ticks and a legend (or a note if empty)."""
-    from matplotlib.ticker import MaxNLocator
-
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    if ax.get_lines():
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
 
 
 # --- shared helpers -------------------------------------------------------------------------
@@ -336,7 +211,9 @@ def _normalize(x: np.ndarray, axes: tuple[int, ...] | None, signed: bool) -> np.
 @lru_cache(maxsize=None)
 def _lut(name: str) -> np.ndarray:
     """A matplotlib colormap as a (256, 3) uint8 table."""
-    rgba = _matplotlib().colormaps[name](np.linspace(0.0, 1.0, 256))
+    from cnntrain.charts import agg_matplotlib
+
+    rgba = agg_matplotlib().colormaps[name](np.linspace(0.0, 1.0, 256))
     return np.round(rgba[:, :3] * 255).astype(np.uint8)
 
 
@@ -394,32 +271,7 @@ def _titled(pixels: np.ndarray, title: str | None) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def _matplotlib():
-    """matplotlib on the display-free Agg backend, imported only when a picture needs it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    return matplotlib
-
-
-def _new_figure(size: tuple[float, float]):
-    """A Figure with its own Agg canvas; pyplot is avoided so no global figure state leaks."""
-    _matplotlib()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _render(fig) -> np.ndarray:
-    """Draw the figure and return its pixels as (H, W, 3) uint8."""
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-
-
-def _save_png(pixels: np.ndarray, path: str | os.PathLike) -> Path:
+def save_png(pixels: np.ndarray, path: str | os.PathLike) -> Path:
     """Write (H, W) or (H, W, 3) uint8 pixels as an L or RGB PNG, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -312,7 +312,7 @@ class Session:
         split = self.splits.test
         if len(split.y) == 0 or not self.run_dir.best.exists():
             return None, None
-        from cnntrain.pictures import confusion_matrix_image
+        from cnntrain.charts import confusion_matrix_image
 
         barrier(self.world)
         best = load_checkpoint(self.run_dir.best, map_location=self.device)
