@@ -20,7 +20,8 @@ from cnntrain.capture import capture, default_layers
 from cnntrain.checkpoint import load_checkpoint, resolve_checkpoint_path, save_checkpoint
 from cnntrain.config import Config, load_config
 from cnntrain.data import channel_stats, load_data
-from cnntrain.device import autocast_dtype, configure, resolve_device
+from cnntrain.device import (autocast_dtype, configure, flush_denormal_all_threads, limit_compile_threads,
+                             precision_warning, resolve_device)
 from cnntrain.distributed import all_sum, barrier, broadcast, init_world
 from cnntrain.engine import Engine, TrainingDiverged
 from cnntrain.errors import CnntrainError, ConfigError, DataError
@@ -62,7 +63,7 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
         raise Interrupted("interrupted before training started; nothing was saved") from None
     finally:
         # Training flushes denormal floats (device.configure); a library call leaves the process as it found it.
-        torch.set_flush_denormal(False)
+        flush_denormal_all_threads(False)
 
 
 class Session:
@@ -75,6 +76,11 @@ class Session:
         self.device = resolve_device(self.train_cfg["device"], self.world.local_rank)  # before any data
         configure(self.device, deterministic=self.train_cfg["deterministic"])
         self.amp_dtype = autocast_dtype(self.train_cfg["precision"], self.device)
+        if self.train_cfg["compile"]:
+            limit_compile_threads()  # read once, when inductor loads: before any data (torchvision) does
+        slow = precision_warning(self.train_cfg["precision"], self.device)
+        if slow and self.world.is_main:
+            progress.warning(slow)
 
     def run(self, out, resume, runs_root) -> TrainResult:
         started = time.perf_counter()
@@ -326,7 +332,12 @@ class Session:
 
 
 def versions() -> dict:
-    import torchvision
+    # The installed distribution's version: importing torchvision for it would cost a second and 150 MB.
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"cnntrain": __version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+    try:
+        vision = version("torchvision")
+    except PackageNotFoundError:
+        vision = "not installed"
+    return {"cnntrain": __version__, "torch": str(torch.__version__), "torchvision": vision,
             "python": platform.python_version()}
