@@ -254,3 +254,19 @@ def test_exponent_floats_without_a_dot_are_floats(tmp_path):
     config = load_config(path, ["train.weight_decay=5e-4"])
     assert config.train["lr"] == 0.001
     assert config.train["weight_decay"] == 0.0005
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.val_fraction=1.5", "data.val_fraction: must be at most 0.9, got 1.5"),
+    ("train.label_smoothing=2", "train.label_smoothing: must be at most 1.0"),
+    ("train.lr=.nan", "train.lr: must be a finite number"),
+    ("train.grad_clip=.inf", "train.grad_clip: must be a finite number"),
+])
+def test_values_out_of_range_are_config_errors(tmp_path, override, message):
+    from cnntrain.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  layers: [flatten]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, [override])
+    assert message in str(info.value)

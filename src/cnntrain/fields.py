@@ -6,6 +6,7 @@ into JSON Schema, so a key added here is checked and autocompleted with no other
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ class Field:
     help: str
     choices: tuple = ()
     minimum: float | None = None
+    maximum: float | None = None
 
     def check(self, value, where: str) -> Any:
         if value is None and type(None) in self.types:
@@ -36,8 +38,12 @@ class Field:
             from cnntrain.config import did_you_mean
 
             raise ConfigError(f"{where}: {value!r} is not allowed{did_you_mean(value, self.choices)}")
+        if isinstance(value, float) and not math.isfinite(value):  # `.nan` and `.inf` pass every comparison test
+            raise ConfigError(f"{where}: must be a finite number, got {value}")
         if self.minimum is not None and isinstance(value, (int, float)) and value < self.minimum:
             raise ConfigError(f"{where}: must be at least {self.minimum}, got {value}")
+        if self.maximum is not None and isinstance(value, (int, float)) and value > self.maximum:
+            raise ConfigError(f"{where}: must be at most {self.maximum}, got {value}")
         return value
 
 
@@ -55,8 +61,10 @@ DATA = {
     "train_size": Field(4000, (int,), "synthetic data: training images", minimum=1),
     "val_size": Field(1000, (int,), "synthetic data: validation images", minimum=1),
     "test_size": Field(1000, (int,), "synthetic data: test images", minimum=1),
-    "val_fraction": Field(0.1, (float,), "fraction of train split off for validation", minimum=0.0),
-    "test_fraction": Field(0.1, (float,), "image folders without test/: fraction held out", minimum=0.0),
+    "val_fraction": Field(0.1, (float,), "fraction of train split off for validation", minimum=0.0,
+                          maximum=0.9),
+    "test_fraction": Field(0.1, (float,), "image folders without test/: fraction held out",
+                           minimum=0.0, maximum=0.9),
     "download": Field(False, (bool,), "torchvision datasets: download missing files"),
     "cache_dir": Field(None, (str, NONE), "decoded-image cache; null is <root>/.cnntrain-cache"),
     "on_corrupt": Field("error", (str,), "a corrupt image stops loading (error) or is skipped",
@@ -85,7 +93,8 @@ TRAIN = {
     "step_size": Field(1, (int,), "step scheduler: epochs between decays", minimum=1),
     "gamma": Field(0.7, (float,), "step scheduler: decay factor", minimum=0.0),
     "warmup_epochs": Field(0, (int,), "linear warm-up epochs before the schedule", minimum=0),
-    "label_smoothing": Field(0.0, (float,), "cross-entropy label smoothing", minimum=0.0),
+    "label_smoothing": Field(0.0, (float,), "cross-entropy label smoothing", minimum=0.0,
+                             maximum=1.0),
     "grad_clip": Field(None, (float, NONE), "clip the gradient norm to this value", minimum=0.0),
     "early_stopping": Field(None, (int, NONE), "stop after this many epochs without improvement", minimum=1),
     "monitor": Field("val_acc", (str,), "metric for best.pt and early stopping", ("val_acc", "val_loss")),

@@ -43,6 +43,8 @@ def _section_schema(fields: dict) -> dict:
             prop["enum"] = list(spec.choices)
         if spec.minimum is not None:
             prop["minimum"] = spec.minimum
+        if spec.maximum is not None:
+            prop["maximum"] = spec.maximum
         if spec.default not in (None, [], {}):
             prop["default"] = spec.default
         properties[key] = prop
