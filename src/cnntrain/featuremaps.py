@@ -26,6 +26,7 @@ from cnntrain.capture import capture, default_layers, select_layers
 from cnntrain.config import Config, load_config
 from cnntrain.errors import CnntrainError, ConfigError
 from cnntrain.inference import Normalizer
+from cnntrain.summary import known_num_classes
 
 SCALES = ("channel", "layer")
 SAMPLE_SIZE = 64
@@ -82,7 +83,7 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
     pixels = _input(image, cfg, sample)
     _fill_size(cfg, pixels)
     torch.manual_seed(cfg.train["seed"])
-    built = build_model(cfg, num_classes=_num_classes(cfg))
+    built = build_model(cfg, num_classes=known_num_classes(cfg))
     channels = cfg.data["channels"]
     subject = Subject(cfg, built.model.eval(), built.layers, Normalizer([0.0] * channels, [1.0] * channels),
                       "none: an untrained model sees the pixels / 255, in [0, 1]", None, 0)
@@ -132,13 +133,6 @@ def data_sample(config: Config) -> np.ndarray:
 def _fill_size(config: Config, pixels) -> None:
     if pixels is not None and config.data["image_size"] is None:
         config.data["image_size"] = [int(s) for s in pixels.shape[1:]]
-
-
-def _num_classes(config: Config) -> int | None:
-    """The output width of an untrained model: data.num_classes, or a built-in dataset's classes."""
-    from cnntrain.summary import _fixed_classes
-
-    return config.data["num_classes"] or _fixed_classes(config.data["dataset"])
 
 
 def list_model_layers(*, checkpoint=None, config=None, image=None, overrides=()) -> tuple[list, set]:

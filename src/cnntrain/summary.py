@@ -47,7 +47,7 @@ _FIXED_CLASSES = ("shapes", "signals", "volumes")
 
 
 def summarize(config: Config, num_classes: int | None = None) -> ModelSummary:
-    num_classes = num_classes or config.data["num_classes"] or _fixed_classes(config.data["dataset"])
+    num_classes = num_classes or known_num_classes(config)
     built = build_model(config, num_classes=num_classes, device="meta")
     params = list(built.model.parameters())
     return ModelSummary(
@@ -62,11 +62,12 @@ def summarize(config: Config, num_classes: int | None = None) -> ModelSummary:
     )
 
 
-def _fixed_classes(dataset: str) -> int | None:
-    if dataset not in _FIXED_CLASSES:
-        return None
-    module = importlib.import_module(f"cnntrain.data.{dataset}")
-    return len(module.CLASSES)
+def known_num_classes(config: Config) -> int | None:
+    """The output width a model has before any data loads: data.num_classes, or a built-in dataset's."""
+    dataset = config.data["dataset"]
+    if config.data["num_classes"] or dataset not in _FIXED_CLASSES:
+        return config.data["num_classes"]
+    return len(importlib.import_module(f"cnntrain.data.{dataset}").CLASSES)
 
 
 def compact(values):
