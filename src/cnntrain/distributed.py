@@ -37,10 +37,12 @@ def init_world(device_name: str) -> World:
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def all_sum(values: list[float], world: World, device) -> list[float]:
+def all_sum(values: list[float], world: World) -> list[float]:
     """Sum numbers over ranks (loss sums, correct counts, sample counts)."""
     if not world.distributed:
         return values
+    # nccl reduces only tensors on this rank's GPU, gloo only tensors in CPU memory.
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()

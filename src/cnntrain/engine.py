@@ -113,8 +113,7 @@ class Engine:
         # weights up, and saving them would overwrite the last good checkpoint.
         if not torch.stack([torch.isfinite(p).all() for p in self.core.parameters()]).all():
             raise TrainingDiverged(f"the weights became NaN or infinite in epoch {epoch}")
-        total_loss, total_correct, total_seen = all_sum([loss_sum.item(), correct.item(), seen], self.world,
-                                                        self._reduce_device)
+        total_loss, total_correct, total_seen = all_sum([loss_sum.item(), correct.item(), seen], self.world)
         return EpochStats(total_loss / total_seen, total_correct / total_seen, int(total_seen), seconds)
 
     def _step(self, index: torch.Tensor, aug_gen: torch.Generator):
@@ -150,10 +149,6 @@ class Engine:
         import contextlib
 
         return self.model.join() if self.world.distributed else contextlib.nullcontext()
-
-    @property
-    def _reduce_device(self):
-        return self.device if self.device.type == "cuda" else "cpu"
 
     @property
     def lr(self) -> float:

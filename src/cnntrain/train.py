@@ -90,6 +90,8 @@ class Session:
             self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
         self._check_data()
         self.normalizer = self._normalizer()
+        # uint8 -> standardised floats on the device, for training, evaluation and the pictures alike.
+        self.normalize = self.normalizer.to(self.device, len(self.config.input_shape()) - 1)
         built = build_model(self.config, num_classes=len(self.splits.classes))
         self.layers = built.layers
         engine = self._engine(built.model)
@@ -175,7 +177,7 @@ class Session:
         if self.device.type == "cuda" and train_x.nbytes < 2**31:
             train_x, train_y = train_x.to(self.device), train_y.to(self.device)  # GPU-resident: no copies
         return Engine(model=wrapped, core=model, train_x=train_x, train_y=train_y,
-                      normalize=self.normalizer.to(self.device, dims), train_cfg=self.train_cfg,
+                      normalize=self.normalize, train_cfg=self.train_cfg,
                       augment=self._augment(dims), device=self.device, world=self.world,
                       amp_dtype=self.amp_dtype, memory_format=memory_format)
 
@@ -221,18 +223,13 @@ class Session:
         x, y = split.x[self.world.rank:: self.world.size], split.y[self.world.rank:: self.world.size]
         logits = self._logits(model, x)
         loss, acc = loss_and_accuracy(logits, y) if len(y) else (0.0, 0.0)
-        loss_sum, hits, n = all_sum([loss * len(y), acc * len(y), len(y)], self.world, self._reduce_device)
+        loss_sum, hits, n = all_sum([loss * len(y), acc * len(y), len(y)], self.world)
         return (loss_sum / n, hits / n) if n else (float("nan"), float("nan"))
 
     def _logits(self, model, x):
-        dims = x.dim() - 2
-        return predict_logits(model, x, self.normalizer.to(self.device, dims), self.device,
+        return predict_logits(model, x, self.normalize, self.device,
                               batch_size=self.train_cfg["eval_batch_size"], dtype=self.amp_dtype,
                               memory_format=self.memory_format)
-
-    @property
-    def _reduce_device(self):
-        return self.device if self.device.type == "cuda" else "cpu"
 
     def _save_epoch(self, engine: Engine, record: dict, improved: bool, log, elapsed: float) -> None:
         self.run_dir.append_metrics(record)  # before last.pt: resume trims epochs past the checkpoint
@@ -264,7 +261,7 @@ class Session:
         """The core model's graph (not a DDP or compile wrapper), traced on one normalized validation batch."""
         split = self.splits.val if len(self.splits.val.y) else self.splits.train
         batch = split.x[: self.train_cfg["batch_size"]]  # (B, C, *spatial) uint8
-        x = self.normalizer.to(self.device, batch.dim() - 2)(batch.to(self.device))
+        x = self.normalize(batch.to(self.device))
         if self.memory_format is not None:
             x = x.contiguous(memory_format=self.memory_format)
         log.graph(model, x)
@@ -276,7 +273,7 @@ class Session:
         if len(self.splits.val.y) == 0:
             return
         sample = self.splits.val.x[:1]
-        x = self.normalizer.to(self.device, sample.dim() - 2)(sample.to(self.device))
+        x = self.normalize(sample.to(self.device))
         names = [info.name for info in default_layers(self.layers)]
         maps = capture(model, x, names)
         log.images("featuremaps", {n: feature_grid_image(maps[n][0].numpy()) for n in names}, epoch)
