@@ -17,7 +17,7 @@ What runs:
   channels_last as `train.precision: bf16` sets it) against a bare PyTorch loop of the same network,
   batch size and optimizer, on random 28x28 uint8 images; plus a large fp32 (and bf16) matmul, the
   peak behind model FLOP utilisation.
-- imagefolder: 6000 28x28 PNGs from cnntrain's shapes generator; `cnntrain.train.train` against
+- imagefolder: 6000 28x28 PNGs from cnntrain's shapes generator; `cnntrain.run.train.train` against
   torchvision's ImageFolder + DataLoader(num_workers=2), same small model, epochs after the first.
 - accuracy and stable epochs: mnist_cnn's network on shapes, fp32 and bf16, through `train()`, with
   mnist_cnn's step schedule (gamma 0.7); after every epoch a fixed bare-loop turn measures the
@@ -43,15 +43,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cnntrain.builder import build_model
-from cnntrain.config import config_from_dict, load_config
+from cnntrain.config.loader import config_from_dict, load_config
 from cnntrain.data import channel_stats, load_data
-from cnntrain.device import autocast_dtype, configure, cpu_has_fast_bf16
-from cnntrain.engine import Engine
-from cnntrain.inference import Normalizer, predict_logits
-from cnntrain.progress import Progress
-from cnntrain.summary import summarize
-from cnntrain.train import train
+from cnntrain.model.builder import build_model
+from cnntrain.model.summary import summarize
+from cnntrain.run.device import autocast_dtype, configure, cpu_has_fast_bf16
+from cnntrain.run.engine import Engine
+from cnntrain.run.inference import predict_logits
+from cnntrain.run.normalize import Normalizer
+from cnntrain.run.progress import Progress
+from cnntrain.run.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_CNN = ROOT / "configs" / "mnist_cnn.yaml"
@@ -434,7 +435,7 @@ def bench_denormals() -> dict:
     fraction = flushed_fraction()
     # A library user may have run torch before cnntrain configures: its OpenMP threads exist already.
     probe = ("import torch; torch.ones(1 << 22).mul_(2)\n"
-             "from cnntrain.device import configure; configure(torch.device('cpu'), deterministic=False)\n"
+             "from cnntrain.run.device import configure; configure(torch.device('cpu'), deterministic=False)\n"
              "y = torch.full((1 << 22,), 1e-30) * 1e-10; print((y == 0).float().mean().item())")
     after = float(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout)
     threads = torch.get_num_threads()

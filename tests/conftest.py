@@ -26,7 +26,7 @@ def write_config(tmp_path):
 @pytest.fixture
 def load(write_config):
     """load(text, *overrides) -> the resolved Config of a YAML text."""
-    from cnntrain.config import load_config
+    from cnntrain.config.loader import load_config
 
     def load_text(text: str, *overrides: str):
         return load_config(write_config(text), list(overrides))
@@ -37,7 +37,7 @@ def load(write_config):
 @pytest.fixture
 def summary_of(load):
     """summary_of(text, *overrides) -> the summary_dict of a YAML text (as `summary --json` prints it)."""
-    from cnntrain.summary import summarize, summary_dict
+    from cnntrain.model.summary import summarize, summary_dict
 
     def summarize_text(text: str, *overrides: str) -> dict:
         return summary_dict(summarize(load(text, *overrides)))
@@ -104,7 +104,7 @@ def cli(capsys, monkeypatch):
     import sys
 
     def run(*args) -> tuple[int, str, str]:
-        from cnntrain.cli import main
+        from cnntrain.cli.app import main
 
         monkeypatch.setattr(sys, "argv", ["cnntrain", *map(str, args)])
         try:
@@ -133,7 +133,7 @@ def same_weights():
 def trained_run(tmp_path_factory):
     """One TINY_TRAIN run (one epoch), trained once per test session and shared by the evaluate,
     predict and featuremaps tests: its TrainResult (run_dir, summary). Treat it as read-only."""
-    from cnntrain.train import train
+    from cnntrain.run.train import train
 
     folder = tmp_path_factory.mktemp("trained_run")
     config = folder / "tiny.yaml"
@@ -151,3 +151,67 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --- a real browser for the pages (headless Debian chromium driven by Selenium) ---------------
+
+
+class Page:
+    """A page opened from disk in headless Chromium, with what it logged and what it fetched."""
+
+    def __init__(self, driver):
+        self.driver = driver
+
+    def open(self, path: Path):
+        self.driver.get(Path(path).resolve().as_uri())
+        self.driver.execute_script("return document.readyState")
+        return self
+
+    def console_errors(self) -> list[str]:
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    def requested_urls(self) -> list[str]:
+        """Every URL the page asked for, from the DevTools network log."""
+        import json
+
+        urls = []
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] == "Network.requestWillBeSent":
+                urls.append(message["params"]["request"]["url"])
+        return urls
+
+    def network_urls(self) -> list[str]:
+        """Requests that left the machine: anything but file:, data: and blob: URLs."""
+        return [u for u in self.requested_urls() if not u.startswith(("file:", "data:", "blob:", "about:"))]
+
+    def broken_images(self) -> list[str]:
+        return self.driver.execute_script(
+            "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-quic", "--window-size=1300,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def page(_chromium) -> Page:
+    """page.open(path) loads a file in headless Chromium; logs are cleared between tests."""
+    _chromium.get("about:blank")
+    _chromium.get_log("browser")
+    _chromium.get_log("performance")
+    return Page(_chromium)

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from cnntrain.atomic import read_jsonl
-from cnntrain.checkpoint import load_checkpoint
 from cnntrain.errors import CnntrainError
+from cnntrain.run.checkpoint import load_checkpoint
 
 # A wide linear layer makes each checkpoint ~12 MB (weights plus Adam's two moments), so saving it
 # takes long enough for a kill to land mid-write; dropout makes the saved RNG state matter.
@@ -111,7 +111,7 @@ def one_thread():
 
 
 def test_sigkill_at_any_moment_then_resume_matches_an_uninterrupted_run(tmp_path, one_thread):
-    from cnntrain.train import train
+    from cnntrain.run.train import train
 
     config = tmp_path / "crash.yaml"
     config.write_text(CONFIG)
@@ -157,7 +157,7 @@ def test_sigkill_at_any_moment_then_resume_matches_an_uninterrupted_run(tmp_path
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to see which file is fsynced")
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch, one_thread):
-    from cnntrain.train import train
+    from cnntrain.run.train import train
 
     config = tmp_path / "crash.yaml"
     config.write_text(CONFIG.replace("linear: 1024", "linear: 32"))

@@ -3,7 +3,7 @@
 Two torchrun launches in all (each costs a few seconds of start-up per process):
 - the CLI, `torchrun -m cnntrain train`, checked from the outside: one run directory written by rank 0
   alone, one TensorBoard events file, one line of progress per epoch, `world_size` in summary.json;
-- a test-only script that calls the public library (`cnntrain.train.train`) under torchrun and records,
+- a test-only script that calls the public library (`cnntrain.run.train.train`) under torchrun and records,
   per rank, which samples each step trained on, the metrics each rank saw and its final weights. It
   trains run A for 2 epochs, resumes it to 3, and trains run B straight to 3: DDP resume is exact.
 """
@@ -19,9 +19,8 @@ import textwrap
 import pytest
 import torch
 
-from cnntrain.distributed import World
-from cnntrain.engine import epoch_shard
-
+from cnntrain.run.distributed import World
+from cnntrain.run.engine import epoch_shard
 from conftest import ROOT
 
 TINY = ["data.train_size=200", "data.val_size=40", "data.test_size=40", "data.image_size=16",
@@ -78,7 +77,7 @@ def test_torchrun_cli_writes_one_run_directory(cli_run):
     assert len(list(run.glob("events.out.tfevents.*"))) == 1  # one TensorBoard run, from rank 0
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
     assert list(run.parent.iterdir()) == [run]  # rank 1 made no run directory of its own
-    from cnntrain.checkpoint import load_checkpoint
+    from cnntrain.run.checkpoint import load_checkpoint
 
     assert load_checkpoint(run)["epoch"] == 2
 
@@ -94,9 +93,9 @@ WORKER = textwrap.dedent('''
     """Test-only: train through the public library under torchrun; record what each rank did."""
     import json, os, sys
     import torch
-    from cnntrain.engine import Engine
-    from cnntrain.progress import Progress
-    from cnntrain.train import Session, train
+    from cnntrain.run.engine import Engine
+    from cnntrain.run.progress import Progress
+    from cnntrain.run.train import Session, train
 
     config, out = sys.argv[1], sys.argv[2]
     tiny = json.loads(sys.argv[3])
@@ -176,7 +175,7 @@ def test_each_sample_once_per_epoch_across_ranks(library_runs):
 
 def test_ranks_end_with_identical_weights(library_runs):
     tmp, _ = library_runs
-    from cnntrain.checkpoint import load_checkpoint
+    from cnntrain.run.checkpoint import load_checkpoint
 
     for tag in ("a", "a-resumed", "b"):
         zero, one = (_weights(tmp / f"{tag}.rank{r}.pt") for r in (0, 1))

@@ -15,10 +15,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnntrain.builder import build_model
-from cnntrain.config import config_from_dict, load_config
+from cnntrain.config.loader import config_from_dict, load_config
 from cnntrain.errors import ConfigError
-from cnntrain.registry import REQUIRED, get_layer_type, list_layers
+from cnntrain.model.builder import build_model
+from cnntrain.model.registry import REQUIRED, get_layer_type, list_layers
 
 LAYERS = list_layers()
 BLOCK_ARGS = ("body", "layers", "shortcut", "activation")
@@ -116,7 +116,8 @@ def configs(draw):
                   "blocks": blocks},
     }
     for section, keys in (("data", ["dataset", "bogus", "augment"]), ("train", ["epochs", "lr", "device", "x"])):
-        for key in draw(st.lists(st.sampled_from(keys), unique=True, max_size=2)) if draw(st.integers(0, 3)) == 3 else ():
+        chosen = draw(st.lists(st.sampled_from(keys), unique=True, max_size=2)) if draw(st.integers(0, 3)) == 3 else ()
+        for key in chosen:
             raw.setdefault(section, {})[key] = draw(values)
     for dropped in draw(st.lists(st.sampled_from(["data", "model", "layers", "channels"]), unique=True, max_size=1)
                         if draw(st.integers(0, 3)) == 3 else st.just([])):

@@ -8,7 +8,7 @@ nothing in it ever runs.
 - user errors versus bugs: a bug keeps its traceback.
 
 The data package's own tests (tests/data/) cover these cases function by function; here they go
-through `cnntrain train`, `cnntrain.cli.main` in this process (cheap) unless said otherwise.
+through `cnntrain train`, `cnntrain.cli.app.main` in this process (cheap) unless said otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import pytest
 from PIL import Image
 
 from cnntrain.errors import CnntrainError, DataError
-
 from conftest import ROOT
 
 # A tiny model that accepts any 8x8 RGB input: a second of training, most of it start-up.
@@ -43,7 +42,7 @@ train: {epochs: 1, batch_size: 8, featuremap_every: 0, device: cpu}
 
 def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
     """Run `cnntrain ARGS` through cli.main() in this process: (exit status, stdout, stderr)."""
-    from cnntrain.cli import main
+    from cnntrain.cli.app import main
 
     monkeypatch.setattr(sys, "argv", ["cnntrain", *args])
     try:
@@ -97,7 +96,7 @@ def hostile_run(tmp_path):
 
 
 def _command_exists(name: str) -> bool:
-    from cnntrain.cli import app
+    from cnntrain.cli.app import app
 
     return any((c.name or c.callback.__name__) == name for c in app.registered_commands)
 
@@ -229,26 +228,26 @@ def test_images_outside_class_folders(capsys, monkeypatch, image_config, tmp_pat
 
 
 def test_user_error_is_one_line_and_status_2(capsys, monkeypatch):
-    import cnntrain.train
+    import cnntrain.run.train
 
     def fail(*args, **kwargs):
         raise DataError("the data is [not] what you think: `x` [/x]")  # brackets must survive as text
 
-    monkeypatch.setattr(cnntrain.train, "train", fail)
+    monkeypatch.setattr(cnntrain.run.train, "train", fail)
     code, out, err = cli(capsys, monkeypatch, "train", "--config", "any.yaml")
     assert assert_one_error_line(code, out, err) == "error: the data is [not] what you think: `x` [/x]"
 
 
 def test_a_bug_keeps_its_traceback(capsys, monkeypatch):
     """Anything but a CnntrainError leaves cli.main() unchanged: Python prints its traceback."""
-    import cnntrain.train
+    import cnntrain.run.train
 
     bug = ZeroDivisionError("a bug in cnntrain")
 
     def crash(*args, **kwargs):
         raise bug
 
-    monkeypatch.setattr(cnntrain.train, "train", crash)
+    monkeypatch.setattr(cnntrain.run.train, "train", crash)
     with pytest.raises(ZeroDivisionError) as caught:
         cli(capsys, monkeypatch, "train", "--config", "any.yaml")
     assert caught.value is bug and not issubclass(ZeroDivisionError, CnntrainError)

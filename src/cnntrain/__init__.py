@@ -1,3 +1,46 @@
-"""cnntrain: describe a CNN in YAML, train it, evaluate it, and look inside."""
+"""cnntrain: describe a CNN in YAML, train it, evaluate it, and look inside.
+
+The library under the `cnntrain` command; every command is one of these calls:
+
+    import cnntrain
+    config = cnntrain.load_config("configs/cnn.yaml", ["train.epochs=3"])
+    model = cnntrain.build_model(config, num_classes=6).model     # a plain torch.nn.Module
+    result = cnntrain.train(config)                                # writes runs/cnn/<n>
+    print(cnntrain.evaluate(result.run_dir / "checkpoints/best.pt").accuracy)
+
+Names resolve on first use, so `import cnntrain` does not import torch.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_API = {
+    "load_config": "cnntrain.config",
+    "Config": "cnntrain.config",
+    "load_data": "cnntrain.data",
+    "build_model": "cnntrain.model",
+    "summarize": "cnntrain.model",
+    "train": "cnntrain.run.train",
+    "load_trained": "cnntrain.run.trained",
+    "evaluate": "cnntrain.tasks.evaluate",
+    "predict": "cnntrain.tasks.predict",
+    "compare": "cnntrain.tasks.compare",
+    "featuremaps": "cnntrain.tasks.featuremaps",
+    "CnntrainError": "cnntrain.errors",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'cnntrain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value  # resolve once
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

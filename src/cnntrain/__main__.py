@@ -1,6 +1,6 @@
 """`python -m cnntrain`, the form torchrun launches."""
 
-from cnntrain.cli import main
+from cnntrain.cli.app import main
 
 if __name__ == "__main__":
     main()

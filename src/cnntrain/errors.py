@@ -3,6 +3,8 @@
 Anything else that escapes is a bug in cnntrain and keeps its traceback.
 """
 
+import difflib
+
 
 class CnntrainError(Exception):
     """A mistake the user can fix: the message says what was wrong, where, and what to do."""
@@ -30,3 +32,25 @@ class CheckpointError(CnntrainError):
 
 class DeviceError(CnntrainError):
     """The requested device is not available on this machine."""
+
+
+class TrainingDiverged(CnntrainError):
+    """The loss became NaN or infinite."""
+
+
+class Interrupted(CnntrainError):
+    """Ctrl-C: the last finished epoch is saved; the message says how to resume."""
+
+    exit_code = 130
+
+
+def check_keys(mapping: dict, valid, source: str, *, where: str) -> None:
+    for key in mapping:
+        if key not in valid:
+            raise ConfigError(f"{source}: unknown key `{key}` in {where}{did_you_mean(key, valid)}")
+
+
+def did_you_mean(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    valid = ", ".join(str(c) for c in choices)
+    return f"; did you mean `{close[0]}`? Valid: {valid}" if close else f"; valid: {valid}"

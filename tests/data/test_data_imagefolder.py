@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
+from cnntrain.config.keys import DEFAULTS
 from cnntrain.data import decode, load_data
 from cnntrain.errors import DataError
-from cnntrain.fields import DEFAULTS
 
 
 def config(root, **overrides):

@@ -5,10 +5,10 @@ import copy
 import pytest
 import torch
 
+from cnntrain.config.keys import DEFAULTS
 from cnntrain.data import DATASETS, load_data
 from cnntrain.data.augment import border_median
 from cnntrain.errors import DataError
-from cnntrain.fields import DEFAULTS
 
 
 def config(**overrides):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from cnntrain.config.keys import DEFAULTS
 from cnntrain.data import load_data
 from cnntrain.errors import DataError
-from cnntrain.fields import DEFAULTS
 
 
 def config(root, dataset, **overrides):

@@ -13,7 +13,7 @@ from cnntrain.data import (  # noqa: F401
     volumes,
 )
 from cnntrain.data.augment import augment_batch, shift_images
-from cnntrain.data.registry import DATASETS, load_data
+from cnntrain.data.datasets import DATASETS, known_num_classes, load_data
 from cnntrain.data.splits import Split, Splits
 from cnntrain.data.stats import channel_stats
 
@@ -23,6 +23,7 @@ __all__ = [
     "Splits",
     "augment_batch",
     "channel_stats",
+    "known_num_classes",
     "load_data",
     "shift_images",
 ]

@@ -40,7 +40,7 @@ from PIL import Image
 
 from cnntrain.data import decode, options
 from cnntrain.data.cache import FORMAT, Cache, Cached, FileId
-from cnntrain.data.registry import register
+from cnntrain.data.datasets import register
 from cnntrain.data.splits import Split, Splits, digest
 from cnntrain.data.splitting import stratified_split
 from cnntrain.data.synthetic import SPLITS, derive_seed

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from cnntrain.data.registry import register
+from cnntrain.data.datasets import register
 from cnntrain.data.synthetic import synthetic_splits, uniform
 
 CLASSES = ["circle", "square", "triangle", "cross", "ring", "star"]
@@ -24,7 +24,7 @@ CLASSES = ["circle", "square", "triangle", "cross", "ring", "star"]
 RADIUS = (0.18, 0.38)
 
 
-@register("shapes")
+@register("shapes", CLASSES)
 def load_shapes(data: dict, seed: int):
     return synthetic_splits(
         "shapes", data, seed, CLASSES, render_shapes, dims=2, minimum=8

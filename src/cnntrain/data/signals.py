@@ -13,13 +13,13 @@ import math
 
 import torch
 
-from cnntrain.data.registry import register
+from cnntrain.data.datasets import register
 from cnntrain.data.synthetic import synthetic_splits, uniform
 
 CLASSES = ["sine", "square", "sawtooth", "pulses", "chirp", "damped"]
 
 
-@register("signals")
+@register("signals", CLASSES)
 def load_signals(data: dict, seed: int):
     return synthetic_splits(
         "signals", data, seed, CLASSES, render_signals, dims=1, minimum=16

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from cnntrain.data.registry import register
+from cnntrain.data.datasets import register
 from cnntrain.data.synthetic import synthetic_splits, uniform
 
 CLASSES = ["sphere", "cube", "cross", "shell", "cylinder", "torus"]
@@ -18,7 +18,7 @@ CLASSES = ["sphere", "cube", "cross", "shell", "cylinder", "torus"]
 RADIUS = (0.22, 0.4)  # bounding-sphere radius as a fraction of the shortest side
 
 
-@register("volumes")
+@register("volumes", CLASSES)
 def load_volumes(data: dict, seed: int):
     return synthetic_splits(
         "volumes", data, seed, CLASSES, render_volumes, dims=3, minimum=8

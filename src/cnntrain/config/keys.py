@@ -1,0 +1,140 @@
+"""Every config key outside model.layers: its type, default, allowed values and meaning.
+
+Defaults live here and nowhere else. `config.py` validates against this table and `schema.py` turns it
+into JSON Schema, so a key added here is checked and autocompleted with no other edit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from cnntrain.errors import ConfigError, check_keys, did_you_mean
+
+SECTIONS = ("data", "model", "train")
+
+
+@dataclass(frozen=True)
+class Field:
+    default: Any
+    types: tuple  # accepted Python types after YAML parsing; None in `types` allows null
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def check(self, value, where: str) -> Any:
+        if value is None and type(None) in self.types:
+            return value
+        # bool is an int subclass in Python; a YAML `true` is not a size.
+        ok = isinstance(value, self.types) and not (isinstance(value, bool) and bool not in self.types)
+        if isinstance(value, int) and not isinstance(value, bool) and float in self.types:
+            ok, value = True, float(value)
+        if not ok:
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in self.types)
+            raise ConfigError(f"{where}: expected {names}, got {value!r} ({type(value).__name__})")
+        if self.choices and value not in self.choices:
+
+            raise ConfigError(f"{where}: {value!r} is not allowed{did_you_mean(value, self.choices)}")
+        if isinstance(value, float) and not math.isfinite(value):  # `.nan` and `.inf` pass every comparison test
+            raise ConfigError(f"{where}: must be a finite number, got {value}")
+        if self.minimum is not None and isinstance(value, (int, float)) and value < self.minimum:
+            raise ConfigError(f"{where}: must be at least {self.minimum}, got {value}")
+        if self.maximum is not None and isinstance(value, (int, float)) and value > self.maximum:
+            raise ConfigError(f"{where}: must be at most {self.maximum}, got {value}")
+        return value
+
+
+NONE = type(None)
+DATASET_NAMES = ("shapes", "volumes", "signals", "imagefolder", "mnist", "fashion_mnist", "cifar10")
+
+DATA = {
+    "dataset": Field("shapes", (str,), "shapes, volumes, signals (built in), imagefolder, mnist, "
+                     "fashion_mnist, cifar10", DATASET_NAMES),
+    "root": Field("data", (str,), "folder of an image folder or of torchvision's files"),
+    "channels": Field(1, (int,), "input channels: 1 grayscale, 3 RGB", minimum=1),
+    "image_size": Field(28, (int, list, NONE), "int for a square image; [L], [H, W] or [D, H, W]; "
+                        "null keeps each image's own size (featuremaps)"),
+    "num_classes": Field(None, (int, NONE), "number of classes; null takes it from the data", minimum=2),
+    "train_size": Field(4000, (int,), "synthetic data: training images", minimum=1),
+    "val_size": Field(1000, (int,), "synthetic data: validation images", minimum=1),
+    "test_size": Field(1000, (int,), "synthetic data: test images", minimum=1),
+    "val_fraction": Field(0.1, (float,), "fraction of train split off for validation", minimum=0.0,
+                          maximum=0.9),
+    "test_fraction": Field(0.1, (float,), "image folders without test/: fraction held out",
+                           minimum=0.0, maximum=0.9),
+    "download": Field(False, (bool,), "torchvision datasets: download missing files"),
+    "cache_dir": Field(None, (str, NONE), "decoded-image cache; null is <root>/.cnntrain-cache"),
+    "on_corrupt": Field("error", (str,), "a corrupt image stops loading (error) or is skipped",
+                        ("error", "skip")),
+    "normalize": Field(True, (bool,), "standardise with the training split's per-channel mean and std"),
+    "augment": Field({}, (dict,), "batch augmentation: shift (px), crop (padding), flip, rotation (deg)"),
+}
+
+MODEL = {
+    "layers": Field([], (list,), "the layers, in order"),
+    "blocks": Field({}, (dict,), "reusable blocks: name -> layer with $parameters"),
+}
+
+TRAIN = {
+    "epochs": Field(10, (int,), "passes over the training set", minimum=1),
+    "batch_size": Field(64, (int,), "images per step", minimum=1),
+    "eval_batch_size": Field(512, (int,), "images per evaluation batch", minimum=1),
+    "seed": Field(0, (int,), "seed for data, initialisation and order"),
+    "device": Field("auto", (str,), "auto, cpu, cuda, cuda:N or mps"),
+    "optimizer": Field("adam", (str,), "optimizer", ("sgd", "adam", "adamw", "adadelta", "rmsprop")),
+    "lr": Field(0.001, (float,), "learning rate", minimum=0.0),
+    "momentum": Field(0.9, (float,), "sgd and rmsprop momentum", minimum=0.0),
+    "nesterov": Field(False, (bool,), "sgd: Nesterov momentum"),
+    "weight_decay": Field(0.0, (float,), "L2 penalty", minimum=0.0),
+    "scheduler": Field("none", (str,), "learning-rate schedule", ("none", "step", "cosine", "onecycle")),
+    "step_size": Field(1, (int,), "step scheduler: epochs between decays", minimum=1),
+    "gamma": Field(0.7, (float,), "step scheduler: decay factor", minimum=0.0),
+    "warmup_epochs": Field(0, (int,), "linear warm-up epochs before the schedule", minimum=0),
+    "label_smoothing": Field(0.0, (float,), "cross-entropy label smoothing", minimum=0.0,
+                             maximum=1.0),
+    "grad_clip": Field(None, (float, NONE), "clip the gradient norm to this value", minimum=0.0),
+    "early_stopping": Field(None, (int, NONE), "stop after this many epochs without improvement", minimum=1),
+    "monitor": Field("val_acc", (str,), "metric for best.pt and early stopping", ("val_acc", "val_loss")),
+    "deterministic": Field(False, (bool,), "deterministic algorithms (slower on CUDA)"),
+    "precision": Field("fp32", (str,), "fp32, or autocast to bf16 / fp16", ("fp32", "bf16", "fp16")),
+    "channels_last": Field(None, (bool, NONE), "channels_last memory format; null: on with CUDA or bf16"),
+    "compile": Field(False, (bool,), "torch.compile the model"),
+    "featuremap_every": Field(1, (int,), "log feature maps to TensorBoard every N epochs (0: never)",
+                              minimum=0),
+    "histograms": Field(False, (bool,), "log weight histograms to TensorBoard"),
+    "graph": Field(False, (bool,), "log the model graph to TensorBoard"),
+}
+
+SCHEMA = {"data": DATA, "model": MODEL, "train": TRAIN}
+DEFAULTS = {section: {key: f.default for key, f in fields.items()} for section, fields in SCHEMA.items()}
+
+
+def validate_section(section: str, values: dict, source: str, lines: dict) -> dict:
+    """Fill defaults, reject unknown keys (with a suggestion) and check every value's type."""
+
+    fields = SCHEMA[section]
+    check_keys(values, fields, source, where=f"`{section}`")
+    resolved = {}
+    for key, spec in fields.items():
+        line = lines.get((section, key))
+        where = f"{source}:{line}: {section}.{key}" if line else f"{source}: {section}.{key}"
+        value = values.get(key, spec.default)
+        resolved[key] = spec.check(_copy(value), where)
+    if section == "data":
+        _check_image_size(resolved["image_size"], source)
+    return resolved
+
+
+def _copy(value):
+    return {**value} if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+
+
+def _check_image_size(size, source: str) -> None:
+    bad = isinstance(size, list) and (
+        not 1 <= len(size) <= 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    )
+    if bad or (isinstance(size, int) and size <= 0):
+        raise ConfigError(f"{source}: data.image_size must be a positive int or a list of 1-3 positive ints, "
+                          f"got {size!r}")

@@ -1,0 +1,62 @@
+"""Dataset name -> loader function (and class names, where they are fixed), filled by `@register`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from cnntrain.data.splits import Splits
+from cnntrain.errors import DataError
+
+Loader = Callable[[dict, int], Splits]
+
+DATASETS: dict[str, Loader] = {}
+_FIXED_CLASSES: dict[str, list[str]] = {}  # the built-in sets' classes, known before any data loads
+
+
+def register(name: str, classes: list[str] | None = None) -> Callable[[Loader], Loader]:
+    """Add a loader under `name`; importing its module makes it available."""
+
+    def add(loader: Loader) -> Loader:
+        assert name not in DATASETS, f"dataset {name!r} registered twice"
+        DATASETS[name] = loader
+        if classes is not None:
+            _FIXED_CLASSES[name] = list(classes)
+        return loader
+
+    return add
+
+
+def known_num_classes(data: dict) -> int | None:
+    """The output width a model has before any data loads: data.num_classes, or a built-in dataset's."""
+    if data["num_classes"]:
+        return data["num_classes"]
+    classes = _FIXED_CLASSES.get(data["dataset"])
+    return len(classes) if classes else None
+
+
+def load_data(data: dict, seed: int) -> Splits:
+    """Build the train/val/test splits the config's `data` section describes.
+
+    `data` is the resolved section (every key present); `seed` makes synthetic data and
+    every random split reproducible.
+    """
+    name = data.get("dataset")
+    loader = DATASETS.get(name) if isinstance(name, str) else None
+    if loader is None:
+        valid = ", ".join(sorted(DATASETS))
+        raise DataError(f"unknown data.dataset {name!r}; valid datasets: {valid}")
+    splits = loader(data, seed)
+    _check(splits)
+    return splits
+
+
+def _check(splits: Splits) -> None:
+    """Invariants every loader keeps: a failure is a loader bug, not the user's."""
+    shape = splits.train.x.shape[1:]
+    for split in (splits.train, splits.val, splits.test):
+        assert split.x.dtype == torch.uint8, split.x.dtype
+        assert split.y.dtype == torch.int64, split.y.dtype
+        assert split.x.shape[1:] == shape and split.x.shape[0] == split.y.shape[0]
+        assert split.paths is None or len(split.paths) == len(split.y)

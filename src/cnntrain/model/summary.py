@@ -1,0 +1,97 @@
+"""What a model is, layer by layer, before any training: shapes, parameters, multiply-adds, receptive field.
+
+The model is built on PyTorch's meta device, so even VGG-16's 138M parameters cost no memory and no
+time; every number comes from the shapes, which follow the convolution arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnntrain.config.loader import Config
+from cnntrain.data.datasets import known_num_classes
+from cnntrain.model.builder import LayerInfo, build_model
+from cnntrain.model.layers import count
+
+BYTES_PER_FLOAT = 4
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    input_shape: tuple
+    output_shape: tuple
+    layers: list  # LayerInfo per top-level layer
+    total_params: int
+    trainable_params: int
+    macs: int
+    buffer_count: int
+
+    @property
+    def frozen_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    @property
+    def param_bytes(self) -> int:
+        return (self.total_params + self.buffer_count) * BYTES_PER_FLOAT
+
+    @property
+    def activation_bytes(self) -> int:
+        """Forward activations of one sample in float32: what training keeps for the backward pass."""
+        return sum(count(layer.out_shape) for layer in self.layers) * BYTES_PER_FLOAT
+
+
+# Built-in datasets whose classes are fixed in code: a summary sizes `num_classes` from them without
+# generating any data. Other datasets need data.num_classes (or the loaded data) for that.
+def summarize(config: Config, num_classes: int | None = None) -> ModelSummary:
+    num_classes = num_classes or known_num_classes(config.data)
+    built = build_model(config, num_classes=num_classes, device="meta")
+    params = list(built.model.parameters())
+    return ModelSummary(
+        name=config.name,
+        input_shape=built.input_shape,
+        output_shape=built.output_shape,
+        layers=built.layers,
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        macs=sum(layer.macs for layer in built.layers),
+        buffer_count=sum(b.numel() for b in built.model.buffers() if b.is_floating_point()),
+    )
+
+
+def compact(values):
+    """(5, 5) -> 5: one number when every spatial dimension agrees; None stays None."""
+    if values is None:
+        return None
+    values = list(values)
+    return values[0] if len(set(values)) == 1 else values
+
+
+def layer_dict(layer: LayerInfo) -> dict:
+    return {
+        "index": int(layer.index) if layer.index.isdigit() else layer.index,
+        "name": layer.name,
+        "type": layer.type,
+        "output_shape": list(layer.out_shape),
+        "params": layer.params,
+        "trainable_params": layer.trainable_params,
+        "macs": layer.macs,
+        "receptive_field": compact(layer.receptive_field),
+        "jump": compact(layer.jump),
+        "line": layer.line,
+    }
+
+
+def summary_dict(summary: ModelSummary) -> dict:
+    """The `summary --json` object; its keys are an interface."""
+    return {
+        "name": summary.name,
+        "input_shape": list(summary.input_shape),
+        "output_shape": list(summary.output_shape),
+        "total_params": summary.total_params,
+        "trainable_params": summary.trainable_params,
+        "macs": summary.macs,
+        "param_bytes": summary.param_bytes,
+        "activation_bytes": summary.activation_bytes,
+        "layers": [layer_dict(layer) for layer in summary.layers],
+    }

@@ -1,0 +1,146 @@
+"""Choose and check the device before any data loads, and set the switches that make it fast."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import torch
+
+from cnntrain.errors import DeviceError
+
+
+def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+    """`auto` picks CUDA, then MPS, then CPU; an explicit device must exist or it is a clear error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank or 0)
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"train.device {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"train.device is {name!r} but this machine has no usable CUDA GPU; "
+                              "use --set train.device=cpu (or auto)")
+        count = torch.cuda.device_count()
+        index = device.index if device.index is not None else (local_rank or 0)
+        if index >= count:
+            raise DeviceError(f"train.device is {name!r} but only {count} GPU(s) are visible "
+                              f"(cuda:0..cuda:{count - 1})")
+        return torch.device("cuda", index)
+    if device.type == "mps" and not _mps_available():
+        raise DeviceError("train.device is 'mps' but this machine has no Apple GPU; use cpu or auto")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"train.device {name!r} is not supported; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def configure(device: torch.device, *, deterministic: bool) -> None:
+    """Process-wide switches for speed (or reproducibility)."""
+    if device.type == "cpu":
+        # A decaying learning rate fills weights and gradients with denormal floats, which the CPU
+        # handles in microcode, ten times slower. Flushing them to zero changes no result that matters.
+        flush_denormal_all_threads()
+        keep_freed_memory()
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if deterministic and device.type == "cuda":
+        # cuBLAS is deterministic only with a fixed workspace; read when its handle is first made.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # Set either way: a process-wide switch, and a second run in the same process may not want it.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def flush_denormal_all_threads(on: bool = True) -> None:
+    """torch.set_flush_denormal sets only the calling thread's flags. OpenMP threads started later copy
+    them, but any torch work before `configure` (a notebook, a benchmark, a second run) has started
+    them already, and they would do their share of every op on denormals: so run it on each of them."""
+    torch.set_flush_denormal(on)
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as f:
+            libraries = {line.split()[-1] for line in f if "libgomp" in line}
+        for path in libraries:  # torch's OpenMP runtime, already loaded: CDLL returns the same copy
+            gomp = ctypes.CDLL(path)
+            gomp.GOMP_parallel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+            body = _OMP_BODY(lambda _: torch.set_flush_denormal(on))
+            gomp.GOMP_parallel(ctypes.cast(body, ctypes.c_void_p), None, torch.get_num_threads(), 0)
+    except (OSError, AttributeError):
+        pass  # another OpenMP runtime: threads started from here on still inherit the flags
+
+
+_OMP_BODY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+def keep_freed_memory() -> None:
+    """Let glibc's malloc reuse the memory of freed activations instead of returning it to the OS.
+
+    Left to itself it hands large freed blocks back (munmap, heap trim) and takes them again on the
+    next step, page by page: ~7000 page faults per mnist_cnn step, a fifth of the step's time. With
+    blocks up to 32 MB (the most glibc allows) kept in the heap, and up to 512 MB of free heap kept,
+    the next step finds its memory mapped already. Other C libraries have no mallopt: nothing to do.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)  # also stops glibc from moving the threshold itself
+        libc.mallopt(_M_TRIM_THRESHOLD, 512 * 2**20)
+    except (OSError, AttributeError):
+        pass
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+
+
+def limit_compile_threads() -> None:
+    """Before inductor loads: on a CPU with 2 cores or fewer, torch.compile's pool of compile workers
+    (one per core) would fight the training for the CPU, so compile in-process, unless the user set
+    TORCHINDUCTOR_COMPILE_THREADS."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores > 2 or "TORCHINDUCTOR_COMPILE_THREADS" in os.environ:
+        return
+    os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = "1"
+    config = sys.modules.get("torch._inductor.config")  # already read by an earlier import (torchvision's)
+    if config is not None:
+        config.compile_threads = 1
+
+
+def precision_warning(precision: str, device: torch.device) -> str | None:
+    """Why the chosen precision will be slow here, or None."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        return ("train.precision bf16: this CPU has neither AVX512-BF16 nor AMX, so bf16 is emulated and "
+                "usually much slower than fp32; use --set train.precision=fp32")
+    return None
+
+
+def autocast_dtype(precision: str, device: torch.device):
+    """The autocast dtype for `train.precision`, or None for plain fp32."""
+    if precision == "fp32":
+        return None
+    if precision == "fp16" and device.type == "cpu":
+        raise DeviceError("train.precision fp16 needs a GPU; on the CPU use bf16")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def cpu_has_fast_bf16() -> bool:
+    """bf16 only pays on CPUs with AVX512-BF16 or AMX; elsewhere it is emulated and much slower."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -1,0 +1,75 @@
+"""A trained model back from its checkpoint: the config that rebuilds it, its weights, class names
+and normalisation. Every command that runs a checkpoint (evaluate, predict, featuremaps, compare)
+starts here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cnntrain.config import Config, config_from_dict
+from cnntrain.data.files import Preprocessing
+from cnntrain.errors import CheckpointError
+from cnntrain.model.builder import build_model
+from cnntrain.run.checkpoint import load_checkpoint, resolve_checkpoint_path
+from cnntrain.run.device import resolve_device
+from cnntrain.run.inference import predict_logits
+from cnntrain.run.normalize import Normalizer
+
+
+@dataclass
+class Trained:
+    """A model rebuilt from a checkpoint, in eval mode on `device`, with what it was trained with."""
+
+    path: Path  # the checkpoint file
+    config: Config
+    built: object  # builder.BuiltModel; built.model holds the trained weights
+    classes: list[str]
+    normalizer: Normalizer
+    device: torch.device
+    epoch: int | None
+    input_shape: tuple | None  # (C, *spatial) of the training samples, as the checkpoint records it
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.built.model
+
+    def preprocessing(self):
+        """How image files become this model's input. With image_size null: the training size,
+        since a model trained on one size (flatten, then linear) may accept no other."""
+        prep = Preprocessing.of(self.config.data)
+        if prep.size is None and self.input_shape and len(self.input_shape) == 3:
+            prep.size = tuple(self.input_shape[1:])
+        return prep
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, classes) float32 logits on the CPU for uint8 samples x (N, C, *spatial)."""
+        normalize = self.normalizer.to(self.device, x.dim() - 2)
+        return predict_logits(self.model, x, normalize, self.device,
+                              batch_size=self.config.train["eval_batch_size"])
+
+
+def load_trained(checkpoint: str | Path, overrides=(), device: str | None = None) -> Trained:
+    """Rebuild the checkpoint's model from the config it carries (`--set` applies on top)."""
+    path = resolve_checkpoint_path(checkpoint)
+    state = load_checkpoint(path)
+    config = config_from_dict(state["config"], source=str(path), overrides=overrides)
+    classes = list(state.get("classes") or [])
+    if not classes:
+        raise CheckpointError(f"{path}: the checkpoint names no classes; pass one written by `cnntrain train`")
+    built = build_model(config, num_classes=len(classes))
+    try:
+        built.model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[1:2] or [str(err)]
+        raise CheckpointError(f"{path}: its weights do not fit the model its config builds "
+                              f"(did a --set change a layer?): {first[0].strip()}") from None
+    norm = state.get("normalization") or {"mean": [0.0] * config.data["channels"],
+                                          "std": [1.0] * config.data["channels"]}
+    target = resolve_device(device or config.train["device"])
+    built.model.to(target).eval()
+    shape = tuple(state["input_shape"]) if state.get("input_shape") else None
+    return Trained(path, config, built, classes, Normalizer(**norm), target, state.get("epoch"), shape)

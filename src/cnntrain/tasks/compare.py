@@ -1,0 +1,182 @@
+"""`cnntrain compare`: train several models on the same data, epochs and seed, and measure them.
+
+    from cnntrain.tasks.compare import compare
+    result = compare()                       # configs/mlp.yaml against configs/cnn.yaml
+    result = compare(["a.yaml", "b.yaml"], overrides=["train.epochs=3"], out="runs/ab")
+
+The central lesson: a CNN shares small filters over the image, so it needs far fewer parameters
+than an MLP, and since the same filter looks everywhere, an object moved a few pixels is still
+recognised. Each model's best checkpoint is tested on the test images as they are and shifted by
+a few pixel amounts in seeded random directions (the same directions for every model), the
+uncovered border filled with the image's background.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from cnntrain.atomic import atomic_write_text
+from cnntrain.config.loader import Config, load_config
+from cnntrain.data import load_data, shift_images
+from cnntrain.errors import CnntrainError, ConfigError
+from cnntrain.model.summary import summarize
+from cnntrain.run.rundir import RunDir, new_run_dir
+from cnntrain.run.train import train
+from cnntrain.run.trained import load_trained
+from cnntrain.viz.charts import save_compare_plot
+
+DEFAULT_CONFIGS = ("mlp.yaml", "cnn.yaml")
+# Shifts as fractions of the image's shorter side: 0, 2, 4, 8, 12 pixels at 64x64.
+SHIFT_FRACTIONS = (0, 1 / 32, 1 / 16, 1 / 8, 3 / 16)
+
+
+@dataclass
+class ModelResult:
+    """One model's row of the comparison; the field names are compare.json's interface."""
+
+    name: str
+    config: str
+    run_dir: str
+    params: int
+    macs: int
+    train_seconds: float  # the training epochs, each with its validation pass
+    images_per_sec: float  # training throughput, averaged over epochs
+    test_acc: float  # best checkpoint, unshifted test images
+    shift_acc: dict  # "pixels" -> test accuracy with every image shifted that far
+    val_acc: list = field(default_factory=list)  # per epoch, for the plot
+
+
+@dataclass
+class CompareResult:
+    out_dir: Path
+    models: list  # ModelResult
+    shifts: list
+    json_path: Path
+    plot_path: Path
+
+
+def package_configs() -> Path:
+    """The configs/ folder shipped next to the source tree (src/cnntrain -> repo/configs)."""
+    return Path(__file__).resolve().parents[3] / "configs"
+
+
+def find_config(path: str | Path) -> Path:
+    """A config path as given, else (for a bare or configs/-relative name) the shipped one."""
+    path = Path(path)
+    if path.exists() or path.is_absolute() or path.parent not in (Path("."), Path("configs")):
+        return path
+    shipped = package_configs() / path.name
+    return shipped if shipped.is_file() else path
+
+
+def default_configs() -> list[Path]:
+    return [find_config(Path("configs") / name) for name in DEFAULT_CONFIGS]
+
+
+def shift_amounts(side: int) -> list[int]:
+    """Shifts in pixels that scale with the image: 0, 2, 4, 8, 12 at 64; 0, 1, 2, 4, 6 at 32."""
+    return sorted({round(side * f) for f in SHIFT_FRACTIONS})
+
+
+def compare(configs: list[str | Path] | None = None, *, overrides=(), out: str | Path | None = None,
+            shifts: list[int] | None = None, progress=None, on_model: Callable | None = None,
+            runs_root: str | Path = "runs") -> CompareResult:
+    """Train each config with the same overrides, measure each best checkpoint, write compare.json/.png.
+
+    `on_model(i, n, config)` is called before each model trains (the CLI prints a heading).
+    """
+    paths = [find_config(p) for p in configs] if configs else default_configs()
+    loaded = [load_config(p, list(overrides)) for p in paths]  # every config checked before any training
+    names = _run_names(loaded)
+    out_dir = Path(out) if out is not None else new_run_dir("compare", None, runs_root).path
+    _check_free(out_dir, names)
+    data_cache: dict = {}
+    models = []
+    for i, (path, config, name) in enumerate(zip(paths, loaded, names)):
+        if on_model is not None:
+            on_model(i, len(loaded), config)
+        models.append(_one_model(path, config, out_dir / name, shifts, data_cache, progress))
+    shifts = sorted(int(s) for s in models[0].shift_acc)
+    return CompareResult(out_dir, models, shifts, *_write(out_dir, models, shifts))
+
+
+def _run_names(configs: list[Config]) -> list[str]:
+    """Each model's folder under DIR: its config name, numbered when two configs share one."""
+    names, seen = [], {}
+    for config in configs:
+        seen[config.name] = seen.get(config.name, 0) + 1
+        names.append(config.name if seen[config.name] == 1 else f"{config.name}-{seen[config.name]}")
+    return names
+
+
+def _check_free(out_dir: Path, names: list[str]) -> None:
+    taken = [n for n in names if (out_dir / n / "checkpoints" / "last.pt").exists()]
+    if taken:
+        raise CnntrainError(f"{out_dir} already holds a comparison (runs {', '.join(taken)}); "
+                            "choose another --out, or leave --out out to count up runs/compare/<n>")
+
+
+def _one_model(path: Path, config: Config, run_dir: Path, shifts, data_cache: dict, progress) -> ModelResult:
+
+    result = train(config, out=run_dir, progress=progress)
+    run = RunDir(result.run_dir)
+    if not run.best.exists():
+        raise CnntrainError(f"{run.path}: training wrote no best checkpoint; nothing to compare")
+    trained = load_trained(run.best)
+    size = summarize(trained.config, num_classes=len(trained.classes))
+    records = run.read_metrics()
+    test_x, test_y = _test_split(trained.config, data_cache)
+    if len(test_y) == 0:
+        raise ConfigError(f"{path}: the test split is empty; compare needs test images (data.test_size, "
+                          "or data.test_fraction for an image folder)")
+    shift_acc = shift_accuracy(trained, test_x, test_y, shifts, trained.config.train["seed"])
+    return ModelResult(
+        name=config.name, config=str(path), run_dir=str(run.path), params=size.total_params, macs=size.macs,
+        train_seconds=sum(r["epoch_seconds"] for r in records),
+        images_per_sec=sum(r["images_per_sec"] for r in records) / max(1, len(records)),
+        test_acc=shift_acc["0"] if "0" in shift_acc else _accuracy(trained, test_x, test_y), shift_acc=shift_acc,
+        val_acc=[r["val_acc"] for r in records],
+    )
+
+
+def _test_split(config: Config, cache: dict):
+    """The test images; generated or decoded once for every model that shares the data section."""
+    key = json.dumps([config.data, config.train["seed"]], sort_keys=True, default=str)
+    if key not in cache:
+        # Synthetic data draws each split from its own seeded generator, so the test split is the same
+        # bytes without generating the training images again; other datasets ignore these sizes.
+        data = {**config.data, "train_size": 1, "val_size": 0}
+        test = load_data(data, config.train["seed"]).test
+        cache[key] = (test.x, test.y)
+    return cache[key]
+
+
+def shift_accuracy(trained, x, y, shifts: list[int] | None, seed: int) -> dict:
+    """Test accuracy with every image moved by each amount; the directions are seeded by (seed,
+    amount), so every model sees exactly the same shifted images."""
+
+    shifts = shifts if shifts is not None else shift_amounts(min(x.shape[2:]))
+    accuracy = {}
+    for pixels in shifts:
+        generator = torch.Generator().manual_seed(seed * 1009 + int(pixels))
+        moved = shift_images(x, int(pixels), generator) if pixels else x
+        accuracy[str(int(pixels))] = _accuracy(trained, moved, y)
+    return accuracy
+
+
+def _accuracy(trained, x, y) -> float:
+    return float((trained.logits(x).argmax(1) == y).float().mean())
+
+
+def _write(out_dir: Path, models: list[ModelResult], shifts: list[int]) -> tuple[Path, Path]:
+
+    document = {"models": [asdict(m) for m in models], "shifts": shifts}
+    json_path = out_dir / "compare.json"
+    atomic_write_text(json_path, json.dumps(document, indent=2) + "\n")
+    plot = save_compare_plot([asdict(m) for m in models], out_dir / "compare.png")
+    return json_path, plot

@@ -1,0 +1,178 @@
+"""`cnntrain evaluate`: how well a checkpoint classifies a split of its data, or a folder of your own.
+
+    from cnntrain.tasks.evaluate import evaluate
+    result = evaluate("runs/cnn/1/checkpoints/best.pt")          # its test split
+    result = evaluate("runs/cnn/1/checkpoints/best.pt", data="my_test_images/")
+    result.as_dict()["per_class"]["circle"]["f1"]
+
+The numbers come from the confusion matrix (rows = true class, columns = predicted), a pure
+function of predictions and labels (`metrics_from_confusion`), so they can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnntrain.atomic import atomic_write_text
+from cnntrain.data import load_data
+from cnntrain.data.files import load_labelled_folder
+from cnntrain.errors import ConfigError, DataError
+from cnntrain.run.inference import loss_and_accuracy
+from cnntrain.run.rundir import run_dir_of_checkpoint
+from cnntrain.run.trained import load_trained
+from cnntrain.viz.charts import save_confusion_matrix
+
+SPLITS = ("test", "val")
+TOP_K = 5  # top-5 accuracy is reported only when there are more classes than this
+
+
+# --- the metrics, from counts alone ----------------------------------------------------------
+
+
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, K) int64 counts: entry [t, p] is how many samples of true class t were predicted p."""
+    true, predicted = np.asarray(true, np.int64), np.asarray(predicted, np.int64)
+    return np.bincount(true * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def metrics_from_confusion(matrix: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, and their macro and weighted averages.
+
+    A ratio with nothing to count (a class never predicted has no precision) is 0, as
+    scikit-learn's zero_division=0 does, so averages stay defined.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    hits, support, predicted = np.diag(m), m.sum(1), m.sum(0)
+    precision = _ratio(hits, predicted)
+    recall = _ratio(hits, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    per_class = {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                        "support": int(support[i])} for i, name in enumerate(classes)}
+    weights = _ratio(support, np.full_like(support, support.sum()))
+    return {
+        "accuracy": float(hits.sum() / m.sum()) if m.sum() else float("nan"),
+        "per_class": per_class,
+        "macro": {"precision": float(precision.mean()), "recall": float(recall.mean()), "f1": float(f1.mean())},
+        "weighted": {"precision": float(precision @ weights), "recall": float(recall @ weights),
+                     "f1": float(f1 @ weights)},
+    }
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
+
+
+def top_k_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Fraction of samples whose true class is among the k highest logits."""
+    top = np.argsort(-np.asarray(logits), axis=1, kind="stable")[:, :k]
+    return float((top == np.asarray(labels)[:, None]).any(1).mean())
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+@dataclass
+class EvalResult:
+    checkpoint: str
+    split: str  # "test", "val", or the --data folder
+    classes: list[str]
+    loss: float
+    top5_accuracy: float | None
+    matrix: np.ndarray  # (K, K) counts, rows = true class
+    metrics: dict  # metrics_from_confusion
+    out_dir: Path
+    files: dict = field(default_factory=dict)  # what was written: name -> path
+    epoch: int | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return self.metrics["accuracy"]
+
+    def as_dict(self) -> dict:
+        """The `evaluate --json` object. accuracy, loss, classes, per_class and confusion_matrix are an
+        interface; the rest is extra."""
+        return {
+            "accuracy": self.accuracy, "loss": self.loss, "top5_accuracy": self.top5_accuracy,
+            "classes": list(self.classes), "per_class": self.metrics["per_class"],
+            "macro": self.metrics["macro"], "weighted": self.metrics["weighted"],
+            "confusion_matrix": self.matrix.tolist(), "samples": int(self.matrix.sum()),
+            "split": self.split, "checkpoint": self.checkpoint, "epoch": self.epoch,
+            "files": {k: str(v) for k, v in self.files.items()},
+        }
+
+
+def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: str | None = None,
+             out: str | Path | None = None, predictions: str | Path | None = None,
+             overrides=()) -> EvalResult:
+    """Evaluate a checkpoint on its config's split (default test) or on a folder of class subfolders."""
+    import torch
+
+
+    if data is not None and split is not None:
+        raise ConfigError("--split picks a split of the checkpoint's own data; with --data the folder is "
+                          "the evaluation set, so drop --split")
+    split = split or "test"
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    trained = load_trained(checkpoint, overrides)
+    x, y, paths, label = _samples(trained, data, split)
+    if len(y) == 0:
+        raise DataError(f"the {label} split is empty: nothing to evaluate")
+    logits = trained.logits(x)  # (N, K)
+    k = len(trained.classes)
+    loss, _ = loss_and_accuracy(logits, y)
+    matrix = confusion_matrix(y.numpy(), logits.argmax(1).numpy(), k)
+    top5 = top_k_accuracy(logits.numpy(), y.numpy(), TOP_K) if k > TOP_K else None
+    out_dir = Path(out) if out is not None else run_dir_of_checkpoint(trained.path).path / f"eval-{label}"
+    result = EvalResult(str(trained.path), label, trained.classes, loss, top5, matrix,
+                        metrics_from_confusion(matrix, trained.classes), out_dir, epoch=trained.epoch)
+    result.files = _write_pictures(result)
+    if predictions is not None:
+        probs = torch.softmax(logits, 1)
+        result.files["predictions"] = write_predictions(predictions, paths, y, probs, trained.classes)
+    return result
+
+
+def _samples(trained, data, split: str):
+    """(x uint8, y, paths or indices, label) of the evaluation set."""
+    if data is not None:
+        images = load_labelled_folder(data, trained.preprocessing(), trained.classes)
+        return images.x, images.y, images.paths, Path(data).resolve().name
+    splits = load_data(trained.config.data, trained.config.train["seed"])
+    if list(splits.classes) != list(trained.classes):
+        raise DataError(f"{trained.config.source}: its data now has the classes {', '.join(splits.classes)} but "
+                        f"the model was trained on {', '.join(trained.classes)}; evaluate on a folder with --data")
+    chosen = getattr(splits, split)
+    paths = chosen.paths or [str(i) for i in range(len(chosen))]  # synthetic data: the sample's index
+    return chosen.x, chosen.y, paths, split
+
+
+def _write_pictures(result: EvalResult) -> dict:
+
+    title = f"{result.split}: accuracy {result.accuracy:.2%}"
+    return {
+        "confusion_matrix": save_confusion_matrix(result.matrix, result.classes,
+                                                  result.out_dir / "confusion_matrix.png", title=title),
+        "confusion_matrix_normalized": save_confusion_matrix(
+            result.matrix, result.classes, result.out_dir / "confusion_matrix_normalized.png",
+            normalized=True, title=f"{title} (rows: recall per class)"),
+    }
+
+
+def write_predictions(path: str | Path, paths: list[str], labels, probs, classes: list[str]) -> Path:
+    """One CSV row per sample: path, true, predicted, confidence (the predicted class's probability)."""
+    confidence, predicted = probs.max(1)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "true", "predicted", "confidence"])
+    for p, t, q, c in zip(paths, labels.tolist(), predicted.tolist(), confidence.tolist()):
+        writer.writerow([p, classes[t], classes[q], f"{c:.6f}"])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, buffer.getvalue())
+    return path

@@ -1,0 +1,1 @@
+"""Pictures and pages from arrays: PNG grids, matplotlib charts, HTML. numpy, PIL and matplotlib only."""

@@ -1,0 +1,168 @@
+"""Labelled charts drawn with matplotlib: confusion matrices, model comparisons, 1D inputs.
+
+matplotlib is imported lazily, with the Agg backend, because it is slow to import and must never
+need a display. `pictures.py` holds the pixel-exact pictures (feature maps, filters).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cnntrain.viz.png import save_png
+
+# --- confusion matrix -----------------------------------------------------------------------
+
+
+def confusion_matrix_image(
+    matrix: np.ndarray, classes: list[str], normalized: bool = False, *, title: str | None = None
+) -> np.ndarray:
+    """Render the confusion-matrix chart (rows = true class, columns = predicted) as RGB."""
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(classes):
+        raise ValueError(f"expected a {len(classes)}x{len(classes)} matrix, got {m.shape}")
+    values = _row_normalize(m) if normalized else m
+    k = len(classes)
+    side = min(max(4.0, 0.45 * k + 2.5), 16.0)
+    fig = _new_figure((side + 1.0, side))
+    ax = fig.add_subplot()
+    vmax = 1.0 if normalized else max(1, int(m.max()))
+    im = ax.imshow(values, cmap="Blues", vmin=0, vmax=vmax)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    _label_classes(ax, classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    default = "confusion matrix (row-normalized)" if normalized else "confusion matrix"
+    ax.set_title(title or default)
+    if k <= 20:  # beyond that the numbers no longer fit in the cells
+        _annotate_cells(ax, values, normalized, vmax)
+    fig.tight_layout()
+    return _render(fig)
+
+
+def save_confusion_matrix(
+    matrix: np.ndarray,
+    classes: list[str],
+    path: str | os.PathLike,
+    *,
+    normalized: bool = False,
+    title: str | None = None,
+) -> Path:
+    """Write the confusion-matrix chart as a PNG."""
+    return save_png(confusion_matrix_image(matrix, classes, normalized, title=title), path)
+
+
+def _row_normalize(m: np.ndarray) -> np.ndarray:
+    """Each row as fractions of its total (recall per true class); empty rows stay zero."""
+    sums = m.sum(axis=1, keepdims=True).astype(np.float64)
+    return m / np.where(sums > 0, sums, 1.0)
+
+
+def _label_classes(ax, classes: list[str]) -> None:
+    """Class names on both axes, smaller when many; none past 60 classes, where they'd overlap."""
+    k = len(classes)
+    if k > 60:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    size = 10 if k <= 20 else 6
+    ax.set_xticks(range(k), labels=classes, rotation=45, ha="right", rotation_mode="anchor",
+                  fontsize=size)
+    ax.set_yticks(range(k), labels=classes, fontsize=size)
+
+
+def _annotate_cells(ax, values: np.ndarray, normalized: bool, vmax: float) -> None:
+    """Write each cell's value, white on dark cells so it stays readable."""
+    for (i, j), v in np.ndenumerate(values):
+        text = f"{v:.2f}" if normalized else str(int(v))
+        color = "white" if v > vmax / 2 else "black"
+        ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+
+
+# --- model comparison -----------------------------------------------------------------------
+
+
+def save_compare_plot(models: list[dict], path: str | os.PathLike) -> Path:
+    """Two panels: validation accuracy per epoch and accuracy vs input shift, one line per model.
+
+    Each model dict has `name`, `val_acc` (fractions per epoch) and `shift_acc` ({"pixels":
+    fraction}); a missing or empty series is simply not drawn.
+    """
+    fig = _new_figure((12, 4.5))
+    ax_epoch, ax_shift = fig.subplots(1, 2)
+    for i, model in enumerate(models):
+        style = {"color": f"C{i % 10}", "label": model["name"]}  # same colour in both panels
+        acc = list(model.get("val_acc") or [])
+        if acc:
+            marker = "o" if len(acc) <= 30 else None
+            ax_epoch.plot(range(1, len(acc) + 1), 100 * np.asarray(acc), marker=marker, **style)
+        shifts = sorted((int(k), v) for k, v in (model.get("shift_acc") or {}).items())
+        if shifts:
+            xs, ys = zip(*shifts)
+            ax_shift.plot(xs, 100 * np.asarray(ys), marker="o", **style)
+    _finish_panel(ax_epoch, "accuracy per epoch", "epoch")
+    _finish_panel(ax_shift, "accuracy vs shift (pixels)", "shift (pixels)")
+    fig.suptitle("model comparison")
+    fig.tight_layout()
+    return save_png(_render(fig), path)
+
+
+def _finish_panel(ax, title: str, xlabel: str) -> None:
+    """Title, labels, a 0-100 % y axis, integer x ticks and a legend (or a note if empty)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if ax.get_lines():
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+
+
+def line_plot_image(signal: np.ndarray) -> np.ndarray:
+    """[C, L] -> a line chart with one line per channel."""
+    fig = _new_figure((8, 3))
+    ax = fig.add_subplot()
+    for c, channel in enumerate(np.asarray(signal, dtype=np.float32)):
+        ax.plot(channel, linewidth=1, label=f"channel {c}")
+    if 1 < len(signal) <= 10:
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("position")
+    ax.set_ylabel("value")
+    fig.tight_layout()
+    return _render(fig)
+
+
+
+# --- matplotlib without pyplot -------------------------------------------------------------
+
+
+def agg_matplotlib():
+    """matplotlib on the display-free Agg backend, imported only when a picture needs it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return matplotlib
+
+
+def _new_figure(size: tuple[float, float]):
+    """A Figure with its own Agg canvas; pyplot is avoided so no global figure state leaks."""
+    agg_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _render(fig) -> np.ndarray:
+    """Draw the figure and return its pixels as (H, W, 3) uint8."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

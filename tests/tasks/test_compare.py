@@ -1,0 +1,95 @@
+"""Tests for cnntrain.tasks.compare: one tiny comparison of the shipped mlp and cnn, checked file by file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cnntrain.errors import CnntrainError
+from cnntrain.tasks.compare import default_configs, find_config, shift_amounts
+
+TINY = ["train.epochs=1", "data.train_size=120", "data.val_size=60", "data.test_size=60",
+        "data.image_size=24", "train.featuremap_every=0", "train.device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """`cnntrain compare` with the default configs on a tiny budget: (output folder, terminal text)."""
+    from typer.testing import CliRunner
+
+    from cnntrain.cli.app import app
+
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    args = ["compare", "--out", str(out), "--quiet"] + [a for s in TINY for a in ("--set", s)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_compare_json(compared):
+    out, _ = compared
+    document = json.loads((out / "compare.json").read_text())
+    models = {m["name"]: m for m in document["models"]}
+    assert list(models) == ["mlp", "cnn"]
+    for m in models.values():
+        assert Path(m["config"]).name == f"{m['name']}.yaml"
+        assert isinstance(m["params"], int) and isinstance(m["macs"], int)
+        for key in ("train_seconds", "images_per_sec", "test_acc"):
+            assert isinstance(m[key], float) and m[key] >= 0
+        assert list(m["shift_acc"]) == ["0", "1", "2", "3", "4"]  # scaled to 24 pixels
+        assert all(0 <= v <= 1 for v in m["shift_acc"].values())
+        assert m["shift_acc"]["0"] == m["test_acc"]
+    assert models["cnn"]["params"] < models["mlp"]["params"]  # the lesson
+
+
+def test_compare_files_and_table(compared):
+    out, text = compared
+    assert (out / "compare.png").stat().st_size > 0
+    for name in ("mlp", "cnn"):
+        assert (out / name / "checkpoints" / "best.pt").is_file()
+        assert list((out / name).glob("events.out.tfevents.*"))  # tensorboard --logdir DIR overlays them
+    assert "mlp" in text and "cnn" in text and "shift" in text
+
+
+def test_reusing_an_output_folder_is_refused(compared):
+    from cnntrain.tasks.compare import compare
+
+    out, _ = compared
+    with pytest.raises(CnntrainError, match="already holds a comparison"):
+        compare(overrides=TINY, out=out)
+
+
+def test_bad_config_fails_before_training(tmp_path):
+    from cnntrain.tasks.compare import compare
+
+    with pytest.raises(CnntrainError, match="not found"):
+        compare([tmp_path / "missing.yaml"], out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_default_configs_found_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert [p.name for p in default_configs()] == ["mlp.yaml", "cnn.yaml"]
+    assert all(p.is_file() for p in default_configs())
+    assert find_config("cnn.yaml").is_file()
+
+
+def test_shift_amounts_scale_with_the_image():
+    assert shift_amounts(64) == [0, 2, 4, 8, 12]
+    assert shift_amounts(32) == [0, 1, 2, 4, 6]
+
+
+def test_test_split_is_the_one_training_used():
+    """compare skips regenerating the training images; the test images must not change by it."""
+    import torch
+
+    from cnntrain.config.loader import load_config
+    from cnntrain.data import load_data
+    from cnntrain.tasks.compare import _test_split
+
+    config = load_config(find_config("cnn.yaml"), TINY)
+    x, y = _test_split(config, {})
+    full = load_data(config.data, config.train["seed"]).test
+    assert torch.equal(x, full.x) and torch.equal(y, full.y)
