@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cnntrain.run.progress import Progress
+from cnntrain.text import SPACED, compact_text, shape_text
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -31,10 +32,6 @@ def human_bytes(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.2f} {suffix}"
     return f"{n} B"
-
-
-def shape(values) -> str:
-    return " x ".join("?" if v is None else str(v) for v in values)
 
 
 def print_json(obj) -> None:
@@ -64,7 +61,7 @@ def reporting_rank() -> bool:
 
 
 def summary_table(summary) -> None:
-    table = Table(title=f"{summary.name}: input {shape(summary.input_shape)}", title_justify="left")
+    table = Table(title=f"{summary.name}: input {shape_text(summary.input_shape, SPACED)}", title_justify="left")
     columns = ["#", "name", "type", "output shape", "params", "MACs", "RF", "jump"]
     if summary.frozen_params:  # only worth a column when some filters are hand-designed and fixed
         columns.insert(5, "frozen")
@@ -73,10 +70,11 @@ def summary_table(summary) -> None:
                          overflow="fold", min_width=len(column))
     for layer in summary.layers:
         row = {
-            "#": layer.index, "name": layer.name, "type": layer.type, "output shape": shape(layer.out_shape),
+            "#": layer.index, "name": layer.name, "type": layer.type,
+            "output shape": shape_text(layer.out_shape, SPACED),
             "params": f"{layer.params:,}", "frozen": f"{layer.params - layer.trainable_params:,}",
-            "MACs": human(layer.macs) if layer.macs else "", "RF": _geometry(layer.receptive_field),
-            "jump": _geometry(layer.jump),
+            "MACs": human(layer.macs) if layer.macs else "", "RF": compact_text(layer.receptive_field),
+            "jump": compact_text(layer.jump),
         }
         table.add_row(*(row[c] for c in columns))
     out.print(table)
@@ -84,16 +82,10 @@ def summary_table(summary) -> None:
         f"params: [bold]{summary.total_params:,}[/] (trainable {summary.trainable_params:,}, "
         f"frozen {summary.frozen_params:,})   MACs per sample: [bold]{human(summary.macs)}[/]\n"
         f"model size: {human_bytes(summary.param_bytes)}   activations per sample: "
-        f"{human_bytes(summary.activation_bytes)}   output: {shape(summary.output_shape)}"
+        f"{human_bytes(summary.activation_bytes)}   output: {shape_text(summary.output_shape, SPACED)}"
     )
     out.print("[dim]RF: receptive field in input pixels; jump: input pixels between neighbouring outputs "
               "(product of strides); '-': every output sees the whole input[/]")
-
-
-def _geometry(values) -> str:
-    if values is None:
-        return "-"
-    return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
 
 
 # --- training progress ----------------------------------------------------------------------------
@@ -283,7 +275,7 @@ def layers_list(layers, defaults: set) -> None:
     for column in ("#", "name", "type", "output shape", "default"):
         table.add_column(column, justify="right" if column == "#" else "left")
     for info in layers:
-        table.add_row(str(info.index), _e(info.name), info.type, shape(info.out_shape),
+        table.add_row(str(info.index), _e(info.name), info.type, shape_text(info.out_shape, SPACED),
                       "*" if info.name in defaults else "")
     out.print(table)
     out.print("[dim]pick layers with --layers NAME_OR_INDEX (repeatable or comma-separated)[/]")
@@ -295,7 +287,7 @@ def featuremaps_done(result) -> None:
         table.add_column(column, justify="left" if column in ("name", "type", "shape") else "right")
     for layer in result.layers:
         s = layer.stats
-        table.add_row(str(layer.index), _e(layer.name), layer.type, shape(layer.shape), f"{s['min']:.3g}",
+        table.add_row(str(layer.index), _e(layer.name), layer.type, shape_text(layer.shape, SPACED), f"{s['min']:.3g}",
                       f"{s['max']:.3g}", f"{s['mean']:.3g}", f"{s['std']:.3g}", f"{s['sparsity']:.1%}")
     out.print(table)
     out.print(f"input normalization: {result.normalization}")

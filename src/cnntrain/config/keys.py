@@ -107,14 +107,14 @@ TRAIN = {
     "graph": Field(False, (bool,), "log the model graph to TensorBoard"),
 }
 
-SCHEMA = {"data": DATA, "model": MODEL, "train": TRAIN}
-DEFAULTS = {section: {key: f.default for key, f in fields.items()} for section, fields in SCHEMA.items()}
+KEYS = {"data": DATA, "model": MODEL, "train": TRAIN}
+DEFAULTS = {section: {key: f.default for key, f in fields.items()} for section, fields in KEYS.items()}
 
 
 def validate_section(section: str, values: dict, source: str, lines: dict) -> dict:
     """Fill defaults, reject unknown keys (with a suggestion) and check every value's type."""
 
-    fields = SCHEMA[section]
+    fields = KEYS[section]
     check_keys(values, fields, source, where=f"`{section}`")
     resolved = {}
     for key, spec in fields.items():

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from cnntrain.config.keys import SCHEMA, SECTIONS, validate_section
+from cnntrain.config.keys import KEYS, SECTIONS, validate_section
 from cnntrain.errors import ConfigError, check_keys, did_you_mean
 
 TOP_LEVEL = ("name",) + SECTIONS
@@ -203,9 +203,9 @@ def apply_override(raw: dict, override: str, source: str = "--set") -> None:
     if len(parts) == 1:  # `name`, or a whole section
         raw[parts[0]] = value
         return
-    if parts[0] in SCHEMA:
+    if parts[0] in KEYS:
         # Check here, so the message names the --set rather than a line of the file.
-        fields = SCHEMA[parts[0]]
+        fields = KEYS[parts[0]]
         if parts[1] not in fields:
             raise ConfigError(f"--set {key}: unknown key `{parts[1]}` in `{parts[0]}`{did_you_mean(parts[1], fields)}")
         if len(parts) == 2:

@@ -19,6 +19,7 @@ import torch
 from cnntrain.data import decode, options
 from cnntrain.data.imagefolder import EXTENSIONS
 from cnntrain.errors import DataError
+from cnntrain.text import SPACED, shape_text
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _check_array(path: Path, array: np.ndarray, data: dict) -> np.ndarray:
         array = array[None]
     ok = array.ndim == len(want) and all(w is None or w == g for w, g in zip(want, array.shape))
     if not ok or array.dtype.kind not in "uif":
-        shown = " x ".join("?" if w is None else str(w) for w in want)
+        shown = shape_text(want, SPACED)
         raise DataError(f"{path} holds a {array.dtype} array of shape {list(array.shape)}; this model takes "
                         f"{shown} (channels first), as uint8 pixels or floats in [0, 1]")
     if array.dtype == np.uint8:

@@ -20,8 +20,8 @@ import re
 from torch import nn
 
 from cnntrain.errors import ConfigError, ShapeError
-from cnntrain.model.layers import fmt
 from cnntrain.model.registry import Built, register
+from cnntrain.text import shape_text
 
 _PARAM = re.compile(r"^\$([A-Za-z_]\w*)$")
 MAX_REPEAT = 1000  # ResNet-1001 repeats a block 111 times; a billion copies would never finish building
@@ -49,7 +49,7 @@ def residual(in_shape, ctx, *, body, shortcut=None, activation="relu"):
     if skip.out_shape != main.out_shape:
         hint = "set `shortcut: auto` for a projection" if shortcut is None else "make the shortcut match"
         raise ShapeError(
-            f"the body gives {fmt(main.out_shape)} but the shortcut gives {fmt(skip.out_shape)}; {hint}"
+            f"the body gives {shape_text(main.out_shape)} but the shortcut gives {shape_text(skip.out_shape)}; {hint}"
         )
     after = ctx.build_body([activation] if activation else [], main.out_shape, "activation")
     return Built(

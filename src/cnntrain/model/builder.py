@@ -16,8 +16,8 @@ from torch import nn
 from cnntrain.config.loader import Config, layer_entry, layer_name
 from cnntrain.errors import CnntrainError, ConfigError
 from cnntrain.model.blocks import expand_block
-from cnntrain.model.layers import fmt
 from cnntrain.model.registry import Built, create_layer, get_layer_type
+from cnntrain.text import shape_text
 
 # Attribute names of nn.Sequential (forward, training, cuda, ...): nn.Module refuses them as child names.
 _RESERVED = frozenset(dir(nn.Sequential()))
@@ -143,7 +143,7 @@ class BuildContext:
                 raise
             line = self.config.line_of(*path)
             where = f"{self.config.source}: layer {index} '{name}' ({layer_type}{f', line {line}' if line else ''})"
-            located = type(err)(f"{where}: {err}; its input is {fmt(shape)}")
+            located = type(err)(f"{where}: {err}; its input is {shape_text(shape)}")
             located.located = True
             raise located from None
         finally:

@@ -18,12 +18,9 @@ from cnntrain.errors import ConfigError, ShapeError
 from cnntrain.model.arithmetic import adaptive_window, conv_out, effective_kernel, pool_out
 from cnntrain.model.kernels import kernel_tensor
 from cnntrain.model.registry import Built, register
+from cnntrain.text import compact_text, shape_text
 
 AXES = {1: "L", 2: "H x W", 3: "D x H x W"}
-
-
-def fmt(shape) -> str:
-    return "x".join("?" if s is None else str(s) for s in shape)
 
 
 def count(shape) -> int:
@@ -55,21 +52,17 @@ def need_rank(in_shape: tuple, dims: int, what: str) -> None:
         hint = "it comes after flatten or linear; put it before them"
     else:
         hint = f"the input is {len(in_shape) - 1}D; use the {len(in_shape) - 1}d version"
-    raise ShapeError(f"{what} expects C x {AXES[dims]}, got input {fmt(in_shape)}; {hint}")
+    raise ShapeError(f"{what} expects C x {AXES[dims]}, got input {shape_text(in_shape)}; {hint}")
 
 
 def check_fits(out: tuple, in_shape: tuple, kernel: tuple, padding, advice: str, dilation=None) -> None:
     if any(o is not None and o < 1 for o in out):
         span = ""
         if dilation is not None and any(d > 1 for d in dilation):
-            span = f" with dilation {compact(dilation)} spans {compact(tuple(map(effective_kernel, kernel, dilation)))}"
-        pad = f" with padding {compact(padding)}" if any(padding) else ""
-        raise ShapeError(f"kernel_size {compact(kernel)}{span} > input {fmt(in_shape[1:])}{pad}; {advice}")
-
-
-def compact(values: tuple) -> str:
-    """(7, 7) -> '7', (3, 5) -> '3x5': one number when every dimension agrees."""
-    return str(values[0]) if len(set(values)) == 1 else fmt(values)
+            spans = tuple(map(effective_kernel, kernel, dilation))
+            span = f" with dilation {compact_text(dilation)} spans {compact_text(spans)}"
+        pad = f" with padding {compact_text(padding)}" if any(padding) else ""
+        raise ShapeError(f"kernel_size {compact_text(kernel)}{span} > input {shape_text(in_shape[1:])}{pad}; {advice}")
 
 
 # --- convolution ---------------------------------------------------------------------------------
@@ -132,8 +125,8 @@ def _register_conv_transpose(dims: int) -> None:
         s, p, d, op = (ints(args.get(n, v), dims, n, minimum) for n, v, minimum in
                        (("stride", 1, 1), ("padding", 0, 0), ("dilation", 1, 1), ("output_padding", 0, 0)))
         if any(opi >= max(si, di) for opi, si, di in zip(op, s, d)):
-            raise ConfigError(f"output_padding {compact(op)} must be smaller than the stride {compact(s)} "
-                              f"or the dilation {compact(d)}")
+            raise ConfigError(f"output_padding {compact_text(op)} must be smaller than the stride {compact_text(s)} "
+                              f"or the dilation {compact_text(d)}")
         out = tuple(
             None if i is None else (i - 1) * si - 2 * pi + di * (ki - 1) + opi + 1
             for i, ki, si, pi, di, opi in zip(in_shape[1:], k, s, p, d, op)
@@ -160,14 +153,15 @@ def _register_pool(kind: str, dims: int) -> None:
         d = ints(args.get("dilation", 1), dims, "dilation")
         # PyTorch compares the padding with the kernel itself, not with its dilated span.
         if any(pi > ki // 2 for pi, ki in zip(p, k)):
-            raise ShapeError(f"padding {compact(p)} is more than half the kernel {compact(k)}; "
+            raise ShapeError(f"padding {compact_text(p)} is more than half the kernel {compact_text(k)}; "
                              "PyTorch does not allow it")
         out = tuple(pool_out(i, ki, si, pi, di, args.get("ceil_mode", False))
                     for i, ki, si, pi, di in zip(in_shape[1:], k, s, p, d))
         check_fits(out, in_shape, k, p, "pool less or remove a pooling layer", dilation=d)
         if kind == "Avg" and dims == 3 and any(i is not None and i < ki for i, ki in zip(in_shape[1:], k)):
             # PyTorch's avg_pool3d checks the input against the kernel before padding it.
-            raise ShapeError(f"kernel_size {compact(k)} > input {fmt(in_shape[1:])}; avgpool3d does not count "
+            raise ShapeError(f"kernel_size {compact_text(k)} > input {shape_text(in_shape[1:])}; "
+                             "avgpool3d does not count "
                              "its padding here; pool less or remove a pooling layer")
         return Built(cls(**args), (in_shape[0], *out), kernel=tuple(map(effective_kernel, k, d)), stride=s)
 
@@ -217,7 +211,7 @@ def layernorm(in_shape, ctx, *, normalized_shape=None, **args):
     shape = list(in_shape) if normalized_shape is None else normalized_shape
     tail = [shape] if isinstance(shape, int) else list(shape)
     if not tail or len(tail) > len(in_shape) or tail != list(in_shape[len(in_shape) - len(tail):]):
-        raise ShapeError(f"normalized_shape {shape!r} must be the last dimensions of the input {fmt(in_shape)}; "
+        raise ShapeError(f"normalized_shape {shape!r} must be the last dimensions of the input {shape_text(in_shape)}; "
                          "leave it out to normalise the whole sample")
     return Built(nn.LayerNorm(shape, **args), in_shape)
 
@@ -225,7 +219,7 @@ def layernorm(in_shape, ctx, *, normalized_shape=None, **args):
 @register("linear", torch_class=nn.Linear, inferred=("in_features",))
 def linear(in_shape, ctx, **args):
     if len(in_shape) > 1:
-        raise ShapeError(f"linear gets a {len(in_shape)}-D input {fmt(in_shape)}; add `flatten` before it")
+        raise ShapeError(f"linear gets a {len(in_shape)}-D input {shape_text(in_shape)}; add `flatten` before it")
     if in_shape[0] is None:
         raise ShapeError("linear needs a known input size; set data.image_size")
     positive(args["out_features"], "out_features")
@@ -254,7 +248,7 @@ def flatten(in_shape, ctx, **args):
 def upsample(in_shape, ctx, **args):
     dims = len(in_shape) - 1
     if dims < 1:
-        raise ShapeError(f"upsample expects C x L, C x H x W or C x D x H x W, got input {fmt(in_shape)}; "
+        raise ShapeError(f"upsample expects C x L, C x H x W or C x D x H x W, got input {shape_text(in_shape)}; "
                          "put it before flatten")
     if (args.get("size") is None) == (args.get("scale_factor") is None):
         raise ConfigError("upsample needs exactly one of size and scale_factor, e.g. `upsample: 2`")
@@ -269,8 +263,8 @@ def upsample(in_shape, ctx, **args):
             raise ConfigError(f"scale_factor must be a positive number or a list of {dims}, got {factor!r}")
         out = tuple(None if i is None else int(i * f) for i, f in zip(in_shape[1:], factors))
         if any(o is not None and o < 1 for o in out):
-            raise ShapeError(f"scale_factor {factor} shrinks the input {fmt(in_shape[1:])} to nothing "
-                             f"({fmt(out)}); use a larger factor")
+            raise ShapeError(f"scale_factor {factor} shrinks the input {shape_text(in_shape[1:])} to nothing "
+                             f"({shape_text(out)}); use a larger factor")
     return Built(nn.Upsample(**args), (in_shape[0], *out))
 
 

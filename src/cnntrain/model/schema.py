@@ -6,7 +6,7 @@ autocompletion and live checking; every registered layer type appears with its o
 
 from __future__ import annotations
 
-from cnntrain.config.keys import NONE, SCHEMA
+from cnntrain.config.keys import KEYS, NONE
 from cnntrain.model.registry import REQUIRED, get_layer_type, list_layers
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
@@ -23,7 +23,7 @@ _SIZE_EXTRA = {
 
 def config_schema() -> dict:
     layer = {"$ref": "#/$defs/layer"}
-    sections = {name: _section_schema(fields) for name, fields in SCHEMA.items()}
+    sections = {name: _section_schema(fields) for name, fields in KEYS.items()}
     sections["model"]["properties"]["layers"] = {"type": "array", "items": layer, "minItems": 1}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -59,7 +59,7 @@ def summarize(config: Config, num_classes: int | None = None) -> ModelSummary:
     )
 
 
-def compact(values):
+def compact_value(values):
     """(5, 5) -> 5: one number when every spatial dimension agrees; None stays None."""
     if values is None:
         return None
@@ -76,8 +76,8 @@ def layer_dict(layer: LayerInfo) -> dict:
         "params": layer.params,
         "trainable_params": layer.trainable_params,
         "macs": layer.macs,
-        "receptive_field": compact(layer.receptive_field),
-        "jump": compact(layer.jump),
+        "receptive_field": compact_value(layer.receptive_field),
+        "jump": compact_value(layer.jump),
         "line": layer.line,
     }
 

@@ -36,6 +36,7 @@ from cnntrain.run.normalize import Normalizer
 from cnntrain.run.progress import Progress
 from cnntrain.run.resume import load_resumable
 from cnntrain.run.rundir import new_run_dir, run_dir_of_checkpoint
+from cnntrain.text import shape_text
 from cnntrain.viz.charts import confusion_matrix_image
 from cnntrain.viz.pictures import feature_grid_image
 
@@ -146,8 +147,8 @@ class Session:
         got = tuple(self.splits.train.x.shape[1:])
         want = self.config.input_shape()
         if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
-            raise DataError(f"the data gives samples of {'x'.join(map(str, got))} but the config says "
-                            f"{'x'.join(map(str, want))}: check data.channels and data.image_size")
+            raise DataError(f"the data gives samples of {shape_text(got)} but the config says "
+                            f"{shape_text(want)}: check data.channels and data.image_size")
         if self.config.data["num_classes"] is None:
             self.config.data["num_classes"] = len(self.splits.classes)
         if self.checkpoint is not None and self.checkpoint.get("data_fingerprint") != self.splits.fingerprint:

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from cnntrain.atomic import atomic_write_text
+from cnntrain.text import SPACED, shape_text
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; background: #fafafa; }
@@ -65,7 +66,7 @@ def _layer_section(layer: dict) -> str:
     parts = [
         f'<section class="layer" id="layer-{index}">',
         f'<h2>#{index} {_esc(name)} <span class="type">({_esc(layer["type"])})</span></h2>',
-        f'<p class="meta"><span class="shape">{_esc(_shape(layer["shape"]))}</span>'
+        f'<p class="meta"><span class="shape">{_esc(shape_text(layer["shape"], SPACED))}</span>'
         f"{_esc(_stats(layer['stats']))}</p>",
         _figure(layer["grid"], f"feature maps of {name}", "feature maps, one tile per channel"),
     ]
@@ -91,10 +92,6 @@ def _figure(file_name: str, alt: str, caption: str) -> str:
         f'<figure><img src="{_url(file_name)}" alt="{_esc(alt)}">'
         f"<figcaption>{_esc(caption)}</figcaption></figure>"
     )
-
-
-def _shape(shape: list[int]) -> str:
-    return " x ".join(str(int(d)) for d in shape)
 
 
 def _stats(stats: dict) -> str:
