@@ -1,4 +1,5 @@
-"""The command line: the Typer app (`app.py`) and its Rich terminal output (`output.py`)."""
+"""The command line: the Typer app (`app.py`), its Rich terminal output (`output.py`), and one module
+per later command, each registering itself on `app` when imported below."""
 
 from cnntrain.cli.app import app, main
 
