@@ -62,7 +62,7 @@ def _remove_quietly(path: Path | None) -> None:
         pass  # already gone, or unremovable: the original error matters more
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Persist the rename itself; best effort, as not every OS/filesystem allows it."""
     if os.name != "posix":
         return
@@ -105,7 +105,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
         if _is_disk_full(exc):
             raise _disk_full_error(path, existed) from exc
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def remove_stale_temps(*paths: str | os.PathLike[str]) -> None:

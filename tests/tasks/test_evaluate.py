@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnntrain.tasks.evaluate import confusion_matrix, metrics_from_confusion, top_k_accuracy
+from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion, top_k_accuracy
 
 # Three classes, ten samples, counted by hand:
 #                 predicted a  b  c

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from cnntrain.atomic import atomic_write_bytes, fsync_dir
+
 FORMAT = 1  # bump when the cache layout or the decoding changes
 
 # Identity of one source file: (relative path, size in bytes, mtime in ns).
@@ -150,8 +152,8 @@ class Writer:
             "kept": [list(e) for e in kept],
             "failed": [[*e, reason] for e, reason in failed.items()],
         }
-        _write_atomic(self.cache.path(self.key, "json"), json.dumps(meta).encode())
-        _fsync_dir(self.cache.folder)
+        atomic_write_bytes(self.cache.path(self.key, "json"), json.dumps(meta).encode())
+        fsync_dir(self.cache.folder)
 
 
 def _reserve(f, size: int) -> None:
@@ -176,31 +178,6 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     assert pad >= 0, shape
     body = (text + " " * pad + "\n").encode("latin1")
     return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
-
-
-def _write_atomic(path: str, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(
-        dir=os.path.dirname(path), prefix=".meta-", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        _remove(tmp)
-
-
-def _fsync_dir(folder: str) -> None:
-    """Make the renames durable (POSIX; not possible, nor needed, on Windows)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _mtime(path: str) -> float:

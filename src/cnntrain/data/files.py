@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from cnntrain.data import decode, options
-from cnntrain.data.imagefolder import EXTENSIONS
+from cnntrain.data.walk import EXTENSIONS, walk_images
 from cnntrain.errors import DataError
 from cnntrain.text import SPACED, shape_text
 
@@ -60,13 +60,7 @@ def image_files(inputs: list[str | Path]) -> list[Path]:
 
 
 def _walk(folder: Path) -> list[Path]:
-    """Images under a folder, hidden files and folders (such as caches) skipped, in path order."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in filenames
-                  if f.lower().endswith(EXTENSIONS) and not f.startswith(".")]
-    return sorted(found)
+    return sorted(map(Path, walk_images(folder)))
 
 
 def load_image(path: str | Path, prep: Preprocessing) -> np.ndarray:

@@ -41,12 +41,11 @@ from PIL import Image
 from cnntrain.data import decode, options
 from cnntrain.data.cache import FORMAT, Cache, Cached, FileId
 from cnntrain.data.datasets import register
-from cnntrain.data.splits import Split, Splits, digest
-from cnntrain.data.splitting import stratified_split
+from cnntrain.data.splits import Split, Splits, digest, stratified_split
 from cnntrain.data.synthetic import SPLITS, derive_seed
+from cnntrain.data.walk import EXTENSIONS, walk_images
 from cnntrain.errors import DataError
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 LAYOUT_HELP = (
     "expected one folder per class (root/<class>/<image>.png) or train/, val/,"
     " test/ folders that each hold class folders (root/train/<class>/<image>.png)"
@@ -187,14 +186,10 @@ def _files(
             continue
         folder = os.path.join(root, split, name) if split else os.path.join(root, name)
         found = []
-        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for fname in filenames:
-                if fname.lower().endswith(EXTENSIONS) and not fname.startswith("."):
-                    path = os.path.join(dirpath, fname)
-                    st = _stat(path)
-                    rel = os.path.relpath(path, root).replace(os.sep, "/")
-                    found.append(Entry(rel, st.st_size, st.st_mtime_ns, label))
+        for path in walk_images(folder):
+            st = _stat(path)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            found.append(Entry(rel, st.st_size, st.st_mtime_ns, label))
         if not found:
             raise DataError(
                 f"class folder {folder} has no images ({' '.join(EXTENSIONS)});"

@@ -24,8 +24,7 @@ import torch
 from cnntrain.data import options, safe_pickle
 from cnntrain.data.convert import resize, to_channels
 from cnntrain.data.datasets import register
-from cnntrain.data.splits import Split, Splits, digest
-from cnntrain.data.splitting import stratified_split
+from cnntrain.data.splits import Split, Splits, digest, stratified_split
 from cnntrain.data.synthetic import derive_seed
 from cnntrain.errors import DataError
 

@@ -66,8 +66,8 @@ class Engine:
     def __post_init__(self):
         self.optimizer = build_optimizer([p for p in self.core.parameters() if p.requires_grad], self.train_cfg)
         self.scheduler = build_scheduler(self.optimizer, self.train_cfg, self.steps_per_epoch)
-        use_scaler = self.amp_dtype == torch.float16
-        self.scaler = torch.amp.GradScaler(self.device.type) if use_scaler else None
+        # fp16 gradients underflow without loss scaling; a disabled scaler is a no-op, so the step has one path.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.best = Best(self.train_cfg["monitor"])
         self.step_lr = self.lr
 
@@ -125,18 +125,13 @@ class Engine:
             logits = self.model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=self.train_cfg["label_smoothing"])
         self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
+        self.scaler.scale(loss).backward()
+        # unscale before clipping, so the threshold applies to the true gradient norm
+        self.scaler.unscale_(self.optimizer)
         if self.train_cfg["grad_clip"]:
             torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.train_cfg["grad_clip"])
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped by the scaler when fp16 gradients overflowed
+        self.scaler.update()
         self.step_lr = self.lr  # the rate this step used; after scheduler.step() it is the next step's
         self.scheduler.step()
         return loss.detach(), (logits.detach().argmax(1) == y).sum()
@@ -158,7 +153,7 @@ class Engine:
             "model": self.core.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "epoch": epoch,
             "best": {"metric": self.best.metric, "value": self.best.value, "epoch": self.best.epoch,
                      "bad_epochs": self.best.bad_epochs},
@@ -177,7 +172,7 @@ class Engine:
         shape = {k: v for k, v in vars(self.scheduler).items() if k in ("total_steps", "_schedule_phases")}
         self.scheduler.load_state_dict(state["scheduler"])
         vars(self.scheduler).update(shape)
-        if self.scaler is not None and state.get("scaler"):
+        if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         best = state["best"]
         self.best = Best(best["metric"], best["value"], best["epoch"], best["bad_epochs"])

@@ -32,6 +32,7 @@ from cnntrain.run.device import (
 from cnntrain.run.distributed import all_sum, barrier, broadcast, init_world
 from cnntrain.run.engine import Engine
 from cnntrain.run.inference import loss_and_accuracy, predict_logits
+from cnntrain.run.metrics import confusion_matrix
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.progress import Progress
 from cnntrain.run.resume import load_resumable
@@ -323,9 +324,8 @@ class Session:
         engine.core.load_state_dict(best["model"])
         logits = self._logits(engine.core, split.x)
         loss, acc = loss_and_accuracy(logits, split.y)
-        k = len(self.splits.classes)
-        matrix = torch.bincount(split.y * k + logits.argmax(1), minlength=k * k).view(k, k)
-        image = confusion_matrix_image(matrix.numpy(), self.splits.classes, title="test, best checkpoint")
+        matrix = confusion_matrix(split.y.numpy(), logits.argmax(1).numpy(), len(self.splits.classes))
+        image = confusion_matrix_image(matrix, self.splits.classes, title="test, best checkpoint")
         return {"loss": loss, "acc": acc, "epoch": best["epoch"]}, image
 
 

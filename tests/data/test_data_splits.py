@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnntrain.data.augment import translate
-from cnntrain.data.splitting import stratified_split
+from cnntrain.data.splits import stratified_split
 
 
 @settings(max_examples=40, deadline=None)
