@@ -50,8 +50,7 @@ NONE = type(None)
 DATASET_NAMES = ("shapes", "volumes", "signals", "imagefolder", "mnist", "fashion_mnist", "cifar10")
 
 DATA = {
-    "dataset": Field("shapes", (str,), "shapes, volumes, signals (built in), imagefolder, mnist, "
-                     "fashion_mnist, cifar10", DATASET_NAMES),
+    "dataset": Field("shapes", (str,), "shapes, volumes, signals are built in", DATASET_NAMES),
     "root": Field("data", (str,), "folder of an image folder or of torchvision's files"),
     "channels": Field(1, (int,), "input channels: 1 grayscale, 3 RGB", minimum=1),
     "image_size": Field(28, (int, list, NONE), "int for a square image; [L], [H, W] or [D, H, W]; "
