@@ -69,6 +69,8 @@ DATA = {
                         ("error", "skip")),
     "normalize": Field(True, (bool,), "standardise with the training split's per-channel mean and std"),
     "augment": Field({}, (dict,), "batch augmentation: shift (px), crop (padding), flip, rotation (deg)"),
+    "sampler": Field("shuffle", (str,), "order of training images per epoch: shuffle (each image once) or "
+                     "balanced (each class drawn equally often; minority images repeat)", ("shuffle", "balanced")),
 }
 
 MODEL = {
@@ -87,13 +89,22 @@ TRAIN = {
     "momentum": Field(0.9, (float,), "sgd and rmsprop momentum", minimum=0.0),
     "nesterov": Field(False, (bool,), "sgd: Nesterov momentum"),
     "weight_decay": Field(0.0, (float,), "L2 penalty", minimum=0.0),
-    "scheduler": Field("none", (str,), "learning-rate schedule", ("none", "step", "cosine", "onecycle")),
+    "scheduler": Field("none", (str,), "learning-rate schedule; plateau decays by gamma when train.monitor "
+                       "stops improving", ("none", "step", "cosine", "onecycle", "plateau")),
     "step_size": Field(1, (int,), "step scheduler: epochs between decays", minimum=1),
-    "gamma": Field(0.7, (float,), "step scheduler: decay factor", minimum=0.0),
+    "gamma": Field(0.7, (float,), "step and plateau schedulers: decay factor", minimum=0.0),
+    "plateau_patience": Field(2, (int,), "plateau scheduler: epochs without improvement before a decay",
+                              minimum=0),
     "warmup_epochs": Field(0, (int,), "linear warm-up epochs before the schedule", minimum=0),
     "label_smoothing": Field(0.0, (float,), "cross-entropy label smoothing", minimum=0.0,
                              maximum=1.0),
     "grad_clip": Field(None, (float, NONE), "clip the gradient norm to this value", minimum=0.0),
+    "accumulate": Field(1, (int,), "micro-batches of batch_size per optimizer step: a batch N times larger "
+                        "in the memory of one", minimum=1),
+    "class_weights": Field(None, (str, list, dict, NONE), "loss weight per class: balanced (n_samples / "
+                           "(n_classes * count)), a list in class order, or {class name: weight} (others 1)"),
+    "ema": Field(None, (float, NONE), "decay of an exponential moving average of the weights, e.g. 0.999; "
+                 "validated and saved as the model in the checkpoints", minimum=0.0, maximum=1.0),
     "early_stopping": Field(None, (int, NONE), "stop after this many epochs without improvement", minimum=1),
     "monitor": Field("val_acc", (str,), "metric for best.pt and early stopping", ("val_acc", "val_loss")),
     "deterministic": Field(False, (bool,), "deterministic algorithms (slower on CUDA)"),
@@ -123,11 +134,37 @@ def validate_section(section: str, values: dict, source: str, lines: dict) -> di
         resolved[key] = spec.check(_copy(value), where)
     if section == "data":
         _check_image_size(resolved["image_size"], source)
+    if section == "train":
+        _check_class_weights(resolved["class_weights"], source)
+        _check_plateau(resolved, source)
     return resolved
 
 
 def _copy(value):
     return {**value} if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+
+
+def _check_class_weights(weights, source: str) -> None:
+    """The form of train.class_weights; the class names and count are checked against the data."""
+    where = f"{source}: train.class_weights"
+    if isinstance(weights, str) and weights != "balanced":
+        raise ConfigError(f"{where}: {weights!r} is not allowed{did_you_mean(weights, ['balanced'])}, "
+                          "or give a list or a mapping of class name to weight")
+    values = weights.values() if isinstance(weights, dict) else weights if isinstance(weights, list) else ()
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise ConfigError(f"{where}: every weight must be a positive number, got {value!r}")
+
+
+def _check_plateau(train: dict, source: str) -> None:
+    if train["scheduler"] != "plateau":
+        return
+    if train["warmup_epochs"]:
+        raise ConfigError(f"{source}: train.warmup_epochs does not combine with the plateau scheduler, which sets "
+                          "the rate itself once per epoch; set train.warmup_epochs=0 or use cosine")
+    if train["gamma"] >= 1:
+        raise ConfigError(f"{source}: train.gamma is {train['gamma']}, but the plateau scheduler multiplies the "
+                          "rate by it to lower it; use a value below 1, such as 0.5")
 
 
 def _check_image_size(size, source: str) -> None:

@@ -1,12 +1,17 @@
 """The training loop: batches straight from uint8 tensors, one epoch at a time, checkpointed after each.
 
-Everything random is either derived from (seed, epoch) (the shuffle, the augmentation) or saved in
-the checkpoint (the global RNG behind dropout), so a run stopped after any epoch and resumed ends
-with exactly the weights of a run never stopped.
+Everything random is either derived from (seed, epoch) (the shuffle or balanced draw, the
+augmentation) or saved in the checkpoint (the global RNG behind dropout), so a run stopped after any
+epoch and resumed ends with exactly the weights of a run never stopped.
+
+One optimizer step takes `train.accumulate` micro-batches of `train.batch_size` images: their
+gradients add up to those of one batch of the group's size (see `_step`), so the loss scaler,
+grad_clip, the schedules and the weight average all act once per group, as on one large batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -17,10 +22,12 @@ import torch.nn.functional as F
 
 from cnntrain.data import augment_batch
 from cnntrain.errors import CheckpointError, TrainingDiverged
+from cnntrain.run.balance import balanced_order
 from cnntrain.run.distributed import World, all_sum
+from cnntrain.run.ema import EMA
 from cnntrain.run.inference import autocast
 from cnntrain.run.normalize import DeviceNormalizer
-from cnntrain.run.optim import build_optimizer, build_scheduler
+from cnntrain.run.optim import build_optimizer, build_scheduler, steps_per_batch
 from cnntrain.run.progress import Progress
 
 
@@ -62,6 +69,8 @@ class Engine:
     world: World = field(default_factory=World)
     amp_dtype: torch.dtype | None = None
     memory_format: torch.memory_format | None = None
+    class_weights: torch.Tensor | None = None  # (K,) loss weight per class, on the device
+    sampler: str = "shuffle"  # data.sampler: "balanced" draws every class equally often
 
     def __post_init__(self):
         self.optimizer = build_optimizer([p for p in self.core.parameters() if p.requires_grad], self.train_cfg)
@@ -70,11 +79,19 @@ class Engine:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.best = Best(self.train_cfg["monitor"])
         self.step_lr = self.lr
+        self.ema = EMA(self.core, self.train_cfg["ema"]) if self.train_cfg["ema"] is not None else None
 
     @property
     def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch: groups of train.accumulate batches."""
         shard = math.ceil(len(self.train_y) / self.world.size)
-        return max(math.ceil(shard / self.train_cfg["batch_size"]), 1)
+        batches = math.ceil(shard / self.train_cfg["batch_size"])
+        return max(math.ceil(batches / self.train_cfg["accumulate"]), 1)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The model to validate and save: the weight average when train.ema is on."""
+        return self.ema.model if self.ema is not None else self.core
 
     # --- one epoch ---
 
@@ -82,50 +99,62 @@ class Engine:
         self.model.train()
         seed = self.train_cfg["seed"]
         # Where the images are (a GPU-resident set), so each step's index_select needs no copy.
-        order = epoch_shard(len(self.train_y), seed, epoch, self.world).to(self.train_x.device)
+        labels = self.train_y if self.sampler == "balanced" else None
+        order = epoch_shard(len(self.train_y), seed, epoch, self.world, labels).to(self.train_x.device)
         aug_gen = _generator(seed, epoch, 1)
-        batch_size = self.train_cfg["batch_size"]
+        batch_size, accumulate = self.train_cfg["batch_size"], self.train_cfg["accumulate"]
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         if len(batches) > 1 and len(batches[-1]) == 1:
             batches.pop()  # batch norm cannot train on a batch of one image
+        # The last group may be short: it steps as the smaller batch it is (see _step), not carried over.
+        groups = [batches[i:i + accumulate] for i in range(0, len(batches), accumulate)]
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        weight_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
         seen, start = 0, time.perf_counter()
-        report_every = max(len(batches) // 50, 1)
+        report_every = max(len(groups) // 50, 1)
         with self._join():
-            for step, index in enumerate(batches, 1):
-                loss, hits = self._step(index, aug_gen)
-                loss_sum += loss * len(index)
+            for step, group in enumerate(groups, 1):
+                loss, weight, hits = self._step(group, aug_gen)
+                loss_sum += loss
+                weight_sum += weight
                 correct += hits
-                seen += len(index)
-                if step % report_every == 0 or step == len(batches):
-                    mean_loss = loss_sum.item() / seen
+                seen += sum(len(index) for index in group)
+                if step % report_every == 0 or step == len(groups):
+                    mean_loss = loss_sum.item() / weight_sum.item()
                     if not math.isfinite(mean_loss):
                         raise TrainingDiverged(f"the training loss became {mean_loss} at epoch {epoch}, step {step}")
                     rate = seen / (time.perf_counter() - start)
-                    progress.batch(step=step, steps=len(batches), loss=mean_loss, acc=correct.item() / seen,
+                    progress.batch(step=step, steps=len(groups), loss=mean_loss, acc=correct.item() / seen,
                                    images_per_sec=rate * self.world.size)
         seconds = time.perf_counter() - start
         # The last step's loss was computed before its update: that update may still have blown the
         # weights up, and saving them would overwrite the last good checkpoint.
         if not torch.stack([torch.isfinite(p).all() for p in self.core.parameters()]).all():
             raise TrainingDiverged(f"the weights became NaN or infinite in epoch {epoch}")
-        total_loss, total_correct, total_seen = all_sum([loss_sum.item(), correct.item(), seen], self.world)
-        return EpochStats(total_loss / total_seen, total_correct / total_seen, int(total_seen), seconds)
+        total_loss, total_weight, total_correct, total_seen = all_sum(
+            [loss_sum.item(), weight_sum.item(), correct.item(), seen], self.world)
+        return EpochStats(total_loss / total_weight, total_correct / total_seen, int(total_seen), seconds)
 
-    def _step(self, index: torch.Tensor, aug_gen: torch.Generator):
-        # index_select, not x[index]: the same rows, and 5x faster for a batch of small uint8 images.
-        x = self.normalize(self.train_x.index_select(0, index).to(self.device, non_blocking=True))  # (B, C, *spatial)
-        y = self.train_y.index_select(0, index).to(self.device, non_blocking=True)
-        if self.augment:
-            x = augment_batch(x, self.augment, aug_gen)
-        if self.memory_format is not None:
-            x = x.contiguous(memory_format=self.memory_format)
-        with autocast(self.device, self.amp_dtype):
-            logits = self.model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.train_cfg["label_smoothing"])
+    def _step(self, group: list[torch.Tensor], aug_gen: torch.Generator):
+        """One optimizer step on a group of micro-batches (index tensors): (loss sum, weight sum, hits)."""
+        labels = [self.train_y.index_select(0, index).to(self.device, non_blocking=True) for index in group]
+        # Each micro-batch's summed loss over the whole group's weight (its image count without class
+        # weights): the gradients add up to one batch of the group's size, short last group included.
+        total = sum(self._weight(y) for y in labels)
+        loss_sum, hits = 0.0, 0
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        for i, (index, y) in enumerate(zip(group, labels)):
+            x = self._inputs(index, aug_gen)  # (B, C, *spatial)
+            # DDP averages the gradients over ranks once per group, at its last backward.
+            with self._no_sync(i < len(group) - 1):
+                with autocast(self.device, self.amp_dtype):
+                    logits = self.model(x)
+                    loss = F.cross_entropy(logits.float(), y, weight=self.class_weights, reduction="sum",
+                                           label_smoothing=self.train_cfg["label_smoothing"])
+                self.scaler.scale(loss / total).backward()
+            loss_sum += loss.detach()
+            hits += (logits.detach().argmax(1) == y).sum()
         # unscale before clipping, so the threshold applies to the true gradient norm
         self.scaler.unscale_(self.optimizer)
         if self.train_cfg["grad_clip"]:
@@ -133,13 +162,37 @@ class Engine:
         self.scaler.step(self.optimizer)  # skipped by the scaler when fp16 gradients overflowed
         self.scaler.update()
         self.step_lr = self.lr  # the rate this step used; after scheduler.step() it is the next step's
-        self.scheduler.step()
-        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+        if steps_per_batch(self.scheduler):
+            self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.core)
+        return loss_sum, total, hits
+
+    def _inputs(self, index: torch.Tensor, aug_gen: torch.Generator) -> torch.Tensor:
+        # index_select, not x[index]: the same rows, and 5x faster for a batch of small uint8 images.
+        x = self.normalize(self.train_x.index_select(0, index).to(self.device, non_blocking=True))  # (B, C, *spatial)
+        if self.augment:
+            x = augment_batch(x, self.augment, aug_gen)
+        if self.memory_format is not None:
+            x = x.contiguous(memory_format=self.memory_format)
+        return x
+
+    def _weight(self, y: torch.Tensor) -> torch.Tensor | float:
+        """What cross-entropy's mean divides by: the images' class weights, or their count."""
+        if self.class_weights is None:
+            return float(len(y))
+        return self.class_weights[y].sum()
+
+    def validated(self, record: dict) -> None:
+        """After an epoch's validation: the plateau schedule steps on the monitored metric."""
+        if not steps_per_batch(self.scheduler):
+            self.scheduler.step(record[self.best.metric])
+
+    def _no_sync(self, skip: bool):
+        return self.model.no_sync() if skip and self.world.distributed else contextlib.nullcontext()
 
     def _join(self):
         """Ranks whose shard has one batch fewer wait for the others instead of hanging DDP."""
-        import contextlib
-
         return self.model.join() if self.world.distributed else contextlib.nullcontext()
 
     @property
@@ -150,7 +203,9 @@ class Engine:
 
     def state(self, epoch: int) -> dict:
         return {
-            "model": self.core.state_dict(),
+            "model": self.eval_model.state_dict(),
+            # With train.ema, `model` holds the average; the weights training goes on from are here.
+            "ema": None if self.ema is None else {"updates": self.ema.updates, "train_model": self.core.state_dict()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
@@ -162,7 +217,10 @@ class Engine:
 
     def load_state(self, state: dict) -> None:
         try:
-            self.core.load_state_dict(state["model"])
+            if self.ema is not None:
+                self.ema.model.load_state_dict(state["model"])
+                self.ema.updates = state["ema"]["updates"]
+            self.core.load_state_dict(state["ema"]["train_model"] if self.ema is not None else state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as error:
             raise CheckpointError(f"the checkpoint does not fit this config (was the model or optimizer changed "
@@ -179,10 +237,12 @@ class Engine:
         set_rng_state(state["rng"])
 
 
-def epoch_shard(n: int, seed: int, epoch: int, world: World) -> torch.Tensor:
-    """This rank's indices for an epoch: one shuffle of range(n), shared by all ranks through
-    (seed, epoch), dealt out round-robin, so the ranks together see each sample exactly once."""
-    order = torch.randperm(n, generator=_generator(seed, epoch, 0))
+def epoch_shard(n: int, seed: int, epoch: int, world: World, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """This rank's indices for an epoch: one order of n samples, shared by all ranks through (seed, epoch),
+    dealt out round-robin, so the ranks together see each drawn sample exactly once. The order is a
+    shuffle of range(n), or with `labels` a balanced draw (each class equally often, balance.py)."""
+    generator = _generator(seed, epoch, 0)
+    order = torch.randperm(n, generator=generator) if labels is None else balanced_order(labels, generator)
     return order[world.rank:: world.size]
 
 

@@ -1,7 +1,8 @@
 """Optimizers and learning-rate schedules from the `train` section.
 
-Every schedule steps once per batch, so warm-up and cosine are smooth; `step` decays per epoch as
-in the PyTorch examples.
+Every schedule steps once per optimizer step, so warm-up and cosine are smooth; `step` decays per
+epoch as in the PyTorch examples. `plateau` is the exception: it steps once per epoch, on the
+validation metric train.monitor names (see `steps_per_batch`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ def build_optimizer(params, train: dict) -> torch.optim.Optimizer:
 
 def build_scheduler(optimizer, train: dict, steps_per_epoch: int):
     total = train["epochs"] * steps_per_epoch
+    if train["scheduler"] == "plateau":
+        mode = "max" if train["monitor"].endswith("acc") else "min"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=train["gamma"],
+                                                          patience=train["plateau_patience"])
     if train["scheduler"] == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train["lr"], total_steps=max(total, 1))
     factor = _schedule(train, steps_per_epoch, total)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def steps_per_batch(scheduler) -> bool:
+    """Whether the scheduler steps after every optimizer step (all but plateau, which waits for a metric)."""
+    return not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 def _schedule(train: dict, steps_per_epoch: int, total: int):

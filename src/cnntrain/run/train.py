@@ -20,6 +20,7 @@ from cnntrain.data import channel_stats, load_data
 from cnntrain.errors import CnntrainError, ConfigError, DataError, Interrupted, TrainingDiverged
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import capture, default_layers
+from cnntrain.run.balance import build_class_weights
 from cnntrain.run.checkpoint import load_checkpoint, resolve_checkpoint_path, save_checkpoint
 from cnntrain.run.device import (
     autocast_dtype,
@@ -181,10 +182,14 @@ class Session:
         train_x, train_y = self.splits.train.x, self.splits.train.y
         if self.device.type == "cuda" and train_x.nbytes < 2**31:
             train_x, train_y = train_x.to(self.device), train_y.to(self.device)  # GPU-resident: no copies
+        weights = build_class_weights(self.train_cfg["class_weights"], self.splits.train.y, self.splits.classes,
+                                      where=self.config.where("train", "class_weights"))
         return Engine(model=wrapped, core=model, train_x=train_x, train_y=train_y,
                       normalize=self.normalize, train_cfg=self.train_cfg,
                       augment=self._augment(dims), device=self.device, world=self.world,
-                      amp_dtype=self.amp_dtype, memory_format=memory_format)
+                      amp_dtype=self.amp_dtype, memory_format=memory_format,
+                      class_weights=None if weights is None else weights.to(self.device),
+                      sampler=self.config.data["sampler"])
 
     def _augment(self, dims: int) -> dict:
         return {k: v for k, v in self.config.data["augment"].items() if v}
@@ -204,6 +209,7 @@ class Session:
         for epoch in range(first_epoch, epochs + 1):
             record = self._one_epoch(engine, epoch)
             improved = engine.best.update(record)
+            engine.validated(record)  # before the save: last.pt holds the plateau schedule's step too
             if self.world.is_main:
                 self._save_epoch(engine, record, improved, log, time.perf_counter() - started)
             self.saved_epoch = epoch
@@ -218,7 +224,7 @@ class Session:
         started = time.perf_counter()
         stats = engine.train_epoch(epoch, self.progress)
         lr = engine.step_lr  # of the epoch's last step: a step schedule's decay shows from the next epoch
-        val_loss, val_acc = self._evaluate(engine.core, self.splits.val)
+        val_loss, val_acc = self._evaluate(engine.eval_model, self.splits.val)
         return {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.acc, "val_loss": val_loss,
                 "val_acc": val_acc, "lr": lr, "images_per_sec": stats.images / stats.seconds,
                 "epoch_seconds": time.perf_counter() - started}
@@ -246,7 +252,7 @@ class Session:
         log.epoch(record)
         every = self.train_cfg["featuremap_every"]
         if every and (record["epoch"] % every == 0 or record["epoch"] == self.train_cfg["epochs"]):
-            self._log_featuremaps(engine.core, log, record["epoch"])
+            self._log_featuremaps(engine.eval_model, log, record["epoch"])
         if self.train_cfg["histograms"]:
             log.histograms(engine.core, record["epoch"])
 
