@@ -6,6 +6,7 @@ Two torchrun launches in all (each costs a few seconds of start-up per process):
 - a test-only script that calls the public library (`cnntrain.run.train.train`) under torchrun and records,
   per rank, which samples each step trained on, the metrics each rank saw and its final weights. It
   trains run A for 2 epochs, resumes it to 3, and trains run B straight to 3: DDP resume is exact.
+  These runs accumulate 2 batches per step, so the gradients are averaged over ranks once per group.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from conftest import ROOT
 
 TINY = ["data.train_size=200", "data.val_size=40", "data.test_size=40", "data.image_size=16",
         "train.epochs=2", "train.batch_size=32", "train.featuremap_every=0", "train.device=cpu"]
+LIBRARY = TINY + ["train.accumulate=2"]
 TIMING = ("images_per_sec", "epoch_seconds")
 
 
@@ -102,16 +104,17 @@ WORKER = textwrap.dedent('''
     rank = int(os.environ["RANK"])
     seen, records, current = {}, [], {}
 
-    # What each step trains on: the engine's batches of sample indices, per epoch.
+    # What each step trains on: the engine's groups of batches of sample indices, per epoch.
     original_epoch, original_step, original_finish = Engine.train_epoch, Engine._step, Session._finish
 
     def train_epoch(self, epoch, progress):
         current["epoch"] = epoch
         return original_epoch(self, epoch, progress)
 
-    def step(self, index, aug_gen):
-        seen.setdefault(current["epoch"], []).extend(index.tolist())
-        return original_step(self, index, aug_gen)
+    def step(self, group, aug_gen):
+        for index in group:
+            seen.setdefault(current["epoch"], []).extend(index.tolist())
+        return original_step(self, group, aug_gen)
 
     def finish(self, engine, log, seconds):  # the weights as training left them, before best.pt is loaded
         torch.save(engine.core.state_dict(), os.path.join(out, f"{current['tag']}.rank{rank}.pt"))
@@ -142,7 +145,7 @@ def library_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp_lib")
     script = tmp / "ddp_worker.py"
     script.write_text(WORKER)
-    torchrun(str(script), str(ROOT / "configs" / "cnn.yaml"), str(tmp), json.dumps(TINY), cwd=tmp)
+    torchrun(str(script), str(ROOT / "configs" / "cnn.yaml"), str(tmp), json.dumps(LIBRARY), cwd=tmp)
 
     def report(tag, rank):
         return json.loads((tmp / f"{tag}.rank{rank}.json").read_text())

@@ -214,3 +214,95 @@ def test_no_batch_of_one_image():
     engine._step = lambda group, gen: (seen.extend(map(len, group)), (torch.tensor(1.0), 1.0, torch.tensor(0)))[1]
     engine.train_epoch(1, Progress())
     assert seen == [32]
+
+
+# --- gradient accumulation, plateau, weight average ------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer,weighted", [("sgd", False), ("adam", False), ("sgd", True)])
+def test_accumulating_n_batches_equals_one_n_times_larger(optimizer, weighted):
+    """Batches of 8 accumulated 4 at a time train like batches of 32, in the same order: 100 images make
+    3 full groups and a short one (one batch of 4) that steps as the batch of 4 it is."""
+    def trained(**train) -> torch.Tensor:
+        engine = make_engine(n=100, optimizer=optimizer, scheduler="onecycle", **train)
+        if weighted:
+            engine.class_weights = torch.tensor([1.0, 3.0, 0.5])
+        for epoch in (1, 2):
+            engine.train_epoch(epoch, Progress())
+        steps.append(engine.steps_per_epoch)  # the one-cycle schedule's length: the same in steps
+        return torch.cat([p.detach().flatten() for p in engine.core.parameters()])
+
+    steps = []
+    large, accumulated = trained(batch_size=32), trained(batch_size=8, accumulate=4)
+    small = trained(batch_size=8)
+    difference = (large - accumulated).abs().max().item()
+    print(f"{optimizer}{' weighted' if weighted else ''}: max weight difference {difference:.2e}")
+    assert difference < 1e-5 and steps == [4, 4, 13]
+    assert (large - small).abs().max().item() > 1e-2  # batches of 8 alone train differently
+
+
+def test_grad_clip_applies_to_the_accumulated_gradient():
+    """One group of all 96 images: clipped once, to lr * clip, as one batch of 96 would be."""
+    engine = make_engine(optimizer="sgd", momentum=0.0, lr=1.0, batch_size=24, accumulate=4, grad_clip=1e-3)
+    before = weights(engine)
+    engine.train_epoch(1, Progress())
+    after = engine.core.state_dict()
+    assert torch.cat([(after[k] - before[k]).flatten() for k in before]).norm().item() == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_plateau_lowers_the_rate_when_the_monitored_metric_stalls():
+    engine = make_engine(scheduler="plateau", gamma=0.5, plateau_patience=1, monitor="val_loss")
+    engine.train_epoch(1, Progress())
+    assert engine.lr == 0.01  # not stepped per batch
+    for epoch, loss in enumerate([1.0, 0.8, 0.9, 0.9], 1):
+        engine.validated({"epoch": epoch, "val_loss": loss})
+    assert engine.lr == pytest.approx(0.005)  # two epochs without a lower loss, with patience 1
+    resumed = make_engine(scheduler="plateau", gamma=0.5, plateau_patience=1, monitor="val_loss")
+    resumed.load_state(engine.state(4))
+    for engine_ in (engine, resumed):
+        engine_.validated({"epoch": 5, "val_loss": 0.9})
+    assert engine.lr == resumed.lr == pytest.approx(0.005)  # the bad-epoch count was saved: one more to go
+    for engine_ in (engine, resumed):
+        engine_.validated({"epoch": 6, "val_loss": 0.9})
+    assert engine.lr == resumed.lr == pytest.approx(0.0025)
+
+
+def test_the_weight_average_follows_tensorflows_warm_up():
+    """One step per epoch (a batch of all 96): d = min(decay, (1 + n) / (10 + n)) after n earlier updates."""
+    engine = make_engine(batch_size=96, ema=0.999)
+    w0 = weights(engine)
+    engine.train_epoch(1, Progress())
+    w1 = weights(engine)
+    engine.train_epoch(2, Progress())
+    w2 = weights(engine)
+    ema1 = {k: 0.1 * w0[k] + 0.9 * w1[k] for k in w0}
+    expected = {k: 2 / 11 * ema1[k] + 9 / 11 * w2[k] for k in w0}
+    average = engine.ema.model.state_dict()
+    assert all(torch.allclose(average[k], expected[k], atol=1e-6) for k in expected)
+    assert not torch.allclose(average["5.weight"], w2["5.weight"])
+    state = engine.state(2)
+    assert all(torch.equal(state["model"][k], average[k]) for k in average)  # the checkpoint's model: the average
+    assert all(torch.equal(state["ema"]["train_model"][k], w2[k]) for k in w2) and state["ema"]["updates"] == 2
+
+
+@pytest.mark.parametrize("train", [{"ema": 0.9, "accumulate": 2}, {"scheduler": "plateau"}])
+def test_resume_with_ema_accumulate_and_plateau_is_exact(train, tmp_path):
+    from cnntrain.run.checkpoint import load_checkpoint, save_checkpoint
+
+    def run(engine, epochs):
+        for epoch in epochs:
+            engine.train_epoch(epoch, Progress())
+            engine.validated({"epoch": epoch, "val_acc": 0.5})  # a stalled metric: plateau decays
+        return engine
+
+    straight = run(make_engine(make_model(dropout=0.5), **train), (1, 2, 3))
+    first = run(make_engine(make_model(dropout=0.5), **train), (1,))
+    save_checkpoint({**first.state(1), "config": {}}, tmp_path / "last.pt")
+    resumed = make_engine(make_model(dropout=0.5), **train)
+    resumed.load_state(load_checkpoint(tmp_path / "last.pt"))
+    run(resumed, (2, 3))
+    a, b = straight.state(3), resumed.state(3)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    if a["ema"]:
+        assert all(torch.equal(a["ema"]["train_model"][k], b["ema"]["train_model"][k]) for k in a["model"])
+    assert a["scheduler"] == b["scheduler"] and straight.lr == resumed.lr

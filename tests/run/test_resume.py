@@ -206,3 +206,36 @@ def test_resume_needs_a_run(done_run, tmp_path):
     shutil.copy(done_run / "checkpoints" / "last.pt", loose)
     with pytest.raises(CheckpointError, match="not inside a run directory"):
         train(resume=loose, overrides=["train.epochs=2"])
+
+
+PRACTICAL = ["train.epochs=3", "train.ema=0.9", "train.scheduler=plateau", "train.plateau_patience=0",
+             "train.accumulate=2", "train.class_weights=balanced", "data.sampler=balanced"]
+
+
+def test_ema_plateau_accumulation_and_balancing_resume_exactly(tiny_config, tmp_path, same_weights):
+    """The weight average, the plateau's count of bad epochs and the balanced draw all continue exactly."""
+    straight = train(tiny_config, overrides=PRACTICAL, out=tmp_path / "straight").run_dir
+    run = tmp_path / "stopped"
+    with pytest.raises(Interrupted):
+        train(tiny_config, overrides=PRACTICAL, out=run, progress=StopAfter(1))
+    train(resume=run)
+    a, b = (torch.load(r / "checkpoints" / "last.pt", weights_only=True) for r in (straight, run))
+    assert same_weights(a["model"], b["model"]) and same_weights(a["ema"]["train_model"], b["ema"]["train_model"])
+    assert not same_weights(a["model"], a["ema"]["train_model"])  # `model` is the average, not the weights
+    assert a["scheduler"] == b["scheduler"] and a["ema"]["updates"] == b["ema"]["updates"]
+    best = [torch.load(r / "checkpoints" / "best.pt", weights_only=True)["model"] for r in (straight, run)]
+    assert same_weights(*best)
+
+
+def test_validation_and_evaluate_use_the_weight_average(tiny_config, tmp_path):
+    """best.pt's `model` is the average that was validated: evaluate on val gives the logged val_acc."""
+    from cnntrain.tasks.evaluate import evaluate
+
+    result = train(tiny_config, overrides=["train.ema=0.9"], out=tmp_path / "run")
+    best = result.summary["best"]
+    assert evaluate(result.run_dir / "checkpoints" / "best.pt", split="val").accuracy == best["value"]
+
+
+def test_ema_cannot_change_on_resume(done_run):
+    with pytest.raises(ConfigError, match="train.ema cannot change on --resume"):
+        train(resume=done_run, overrides=["train.ema=0.99", "train.epochs=2"])
