@@ -27,7 +27,7 @@ from cnntrain.run.distributed import World, all_sum
 from cnntrain.run.ema import EMA
 from cnntrain.run.inference import autocast
 from cnntrain.run.normalize import DeviceNormalizer
-from cnntrain.run.optim import build_optimizer, build_scheduler, steps_per_batch
+from cnntrain.run.optim import build_optimizer, build_scheduler, steps_with_optimizer
 from cnntrain.run.progress import Progress
 
 
@@ -98,8 +98,8 @@ class Engine:
     def train_epoch(self, epoch: int, progress: Progress) -> EpochStats:
         self.model.train()
         seed = self.train_cfg["seed"]
-        # Where the images are (a GPU-resident set), so each step's index_select needs no copy.
         labels = self.train_y if self.sampler == "balanced" else None
+        # Where the images are (a GPU-resident set), so each step's index_select needs no copy.
         order = epoch_shard(len(self.train_y), seed, epoch, self.world, labels).to(self.train_x.device)
         aug_gen = _generator(seed, epoch, 1)
         batch_size, accumulate = self.train_cfg["batch_size"], self.train_cfg["accumulate"]
@@ -162,7 +162,7 @@ class Engine:
         self.scaler.step(self.optimizer)  # skipped by the scaler when fp16 gradients overflowed
         self.scaler.update()
         self.step_lr = self.lr  # the rate this step used; after scheduler.step() it is the next step's
-        if steps_per_batch(self.scheduler):
+        if steps_with_optimizer(self.scheduler):
             self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.core)
@@ -185,7 +185,7 @@ class Engine:
 
     def validated(self, record: dict) -> None:
         """After an epoch's validation: the plateau schedule steps on the monitored metric."""
-        if not steps_per_batch(self.scheduler):
+        if not steps_with_optimizer(self.scheduler):
             self.scheduler.step(record[self.best.metric])
 
     def _no_sync(self, skip: bool):

@@ -2,7 +2,7 @@
 
 Every schedule steps once per optimizer step, so warm-up and cosine are smooth; `step` decays per
 epoch as in the PyTorch examples. `plateau` is the exception: it steps once per epoch, on the
-validation metric train.monitor names (see `steps_per_batch`).
+validation metric train.monitor names (see `steps_with_optimizer`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def build_scheduler(optimizer, train: dict, steps_per_epoch: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def steps_per_batch(scheduler) -> bool:
-    """Whether the scheduler steps after every optimizer step (all but plateau, which waits for a metric)."""
+def steps_with_optimizer(scheduler) -> bool:
+    """Whether the scheduler steps with every optimizer step (all but plateau, which waits for a metric)."""
     return not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
