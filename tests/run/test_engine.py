@@ -306,3 +306,14 @@ def test_resume_with_ema_accumulate_and_plateau_is_exact(train, tmp_path):
     if a["ema"]:
         assert all(torch.equal(a["ema"]["train_model"][k], b["ema"]["train_model"][k]) for k in a["model"])
     assert a["scheduler"] == b["scheduler"] and straight.lr == resumed.lr
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["train.warmup_epochs=1"], "train.warmup_epochs does not combine with the plateau scheduler"),
+    (["train.gamma=1.5"], "train.gamma is 1.5, but the plateau scheduler multiplies the rate by it to lower it"),
+])
+def test_plateau_settings_that_cannot_work_are_config_errors(sets, message, load, tiny_yaml):
+    from cnntrain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load(tiny_yaml, "train.scheduler=plateau", *sets)
