@@ -127,15 +127,18 @@ def validate_section(section: str, values: dict, source: str, lines: dict) -> di
     fields = KEYS[section]
     check_keys(values, fields, source, where=f"`{section}`")
     resolved = {}
-    for key, spec in fields.items():
+
+    def where(key: str) -> str:
         line = lines.get((section, key))
-        where = f"{source}:{line}: {section}.{key}" if line else f"{source}: {section}.{key}"
+        return f"{source}:{line}: {section}.{key}" if line else f"{source}: {section}.{key}"
+
+    for key, spec in fields.items():
         value = values.get(key, spec.default)
-        resolved[key] = spec.check(_copy(value), where)
+        resolved[key] = spec.check(_copy(value), where(key))
     if section == "data":
         _check_image_size(resolved["image_size"], source)
     if section == "train":
-        _check_class_weights(resolved["class_weights"], source)
+        _check_class_weights(resolved["class_weights"], where("class_weights"))
         _check_plateau(resolved, source)
     return resolved
 
@@ -144,9 +147,8 @@ def _copy(value):
     return {**value} if isinstance(value, dict) else list(value) if isinstance(value, list) else value
 
 
-def _check_class_weights(weights, source: str) -> None:
+def _check_class_weights(weights, where: str) -> None:
     """The form of train.class_weights; the class names and count are checked against the data."""
-    where = f"{source}: train.class_weights"
     if isinstance(weights, str) and weights != "balanced":
         raise ConfigError(f"{where}: {weights!r} is not allowed{did_you_mean(weights, ['balanced'])}, "
                           "or give a list or a mapping of class name to weight")
