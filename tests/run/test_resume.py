@@ -233,7 +233,7 @@ def test_validation_and_evaluate_use_the_weight_average(tiny_config, tmp_path):
 
     result = train(tiny_config, overrides=["train.ema=0.9"], out=tmp_path / "run")
     best = result.summary["best"]
-    assert evaluate(result.run_dir / "checkpoints" / "best.pt", split="val").accuracy == best["value"]
+    assert evaluate(result.run_dir / "checkpoints" / "best.pt", split="val").accuracy == pytest.approx(best["value"])
 
 
 def test_ema_cannot_change_on_resume(done_run):
