@@ -30,6 +30,10 @@ class CheckpointError(CnntrainError):
     """A checkpoint is missing, unreadable, unsafe or does not match its config."""
 
 
+class ExportError(CnntrainError):
+    """An export that cannot be written, or whose file disagrees with the PyTorch model."""
+
+
 class DeviceError(CnntrainError):
     """The requested device is not available on this machine."""
 

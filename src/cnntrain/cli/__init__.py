@@ -4,3 +4,5 @@ per later command, each registering itself on `app` when imported below."""
 from cnntrain.cli.app import app, main
 
 __all__ = ["app", "main"]
+
+from cnntrain.cli import export  # noqa: F401,E402

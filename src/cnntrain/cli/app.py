@@ -85,6 +85,9 @@ def schema() -> None:
 
 CheckpointOption = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint (.pt) or a run directory "
                                                "(its checkpoints/last.pt).", show_default=False)]
+ModelOption = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint (.pt), a run directory (its "
+                                           "checkpoints/last.pt) or a model.onnx from `cnntrain export`.",
+                                           show_default=False)]
 
 
 class EvalSplit(str, Enum):
@@ -99,7 +102,7 @@ class MapScale(str, Enum):
 
 @app.command(rich_help_panel=TRAIN)
 def evaluate(
-    checkpoint: CheckpointOption,
+    checkpoint: ModelOption,
     data: Annotated[Optional[Path], typer.Option("--data", help="A folder with one subfolder per class (your own "
                                                  "test images) instead of the checkpoint's data.",
                                                  show_default=False)] = None,
@@ -124,7 +127,7 @@ def evaluate(
 
 @app.command(rich_help_panel=TRAIN)
 def predict(
-    checkpoint: CheckpointOption,
+    checkpoint: ModelOption,
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (walked for .png .jpg .jpeg .bmp).",
                                                  show_default=False)],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes shown per image.")] = 5,

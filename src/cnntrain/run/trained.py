@@ -12,7 +12,7 @@ import torch
 
 from cnntrain.config import Config, config_from_dict
 from cnntrain.data.files import Preprocessing
-from cnntrain.errors import CheckpointError
+from cnntrain.errors import CheckpointError, ConfigError
 from cnntrain.model.builder import build_model
 from cnntrain.run.checkpoint import load_checkpoint, resolve_checkpoint_path
 from cnntrain.run.device import resolve_device
@@ -73,3 +73,17 @@ def load_trained(checkpoint: str | Path, overrides=(), device: str | None = None
     built.model.to(target).eval()
     shape = tuple(state["input_shape"]) if state.get("input_shape") else None
     return Trained(path, config, built, classes, Normalizer(**norm), target, state.get("epoch"), shape)
+
+
+def load_for_inference(model: str | Path, overrides=()):
+    """What predict and evaluate run: a checkpoint (or run directory) as `Trained`, or a file written
+    by `cnntrain export --format onnx` as an `OnnxModel` that onnxruntime runs. Both offer classes,
+    config, preprocessing() and logits(x)."""
+    if Path(model).suffix.lower() != ".onnx":
+        return load_trained(model, overrides)
+    if overrides:
+        raise ConfigError(f"{model}: --set changes a checkpoint's config, but an exported model is fixed; "
+                          "drop --set, or pass the checkpoint it was exported from")
+    from cnntrain.run.onnx_model import load_onnx  # deferred: onnxruntime only for .onnx files
+
+    return load_onnx(model)

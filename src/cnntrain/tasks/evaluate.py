@@ -5,6 +5,8 @@
     result = evaluate("runs/cnn/1/checkpoints/best.pt", data="my_test_images/")
     result.as_dict()["per_class"]["circle"]["f1"]
 
+An exported `model.onnx` works in place of the checkpoint: onnxruntime runs it.
+
 The numbers come from the confusion matrix (rows = true class, columns = predicted), a pure
 function of predictions and labels (`metrics_from_confusion`), so they can be checked by hand.
 """
@@ -25,7 +27,7 @@ from cnntrain.errors import ConfigError, DataError
 from cnntrain.run.inference import loss_and_accuracy
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion, top_k_accuracy
 from cnntrain.run.rundir import run_dir_of_checkpoint
-from cnntrain.run.trained import load_trained
+from cnntrain.run.trained import load_for_inference
 from cnntrain.viz.charts import save_confusion_matrix
 
 SPLITS = ("test", "val")
@@ -68,7 +70,8 @@ class EvalResult:
 def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: str | None = None,
              out: str | Path | None = None, predictions: str | Path | None = None,
              overrides=()) -> EvalResult:
-    """Evaluate a checkpoint on its config's split (default test) or on a folder of class subfolders."""
+    """Evaluate a checkpoint (or an exported .onnx file) on its config's split (default test) or on a
+    folder of class subfolders."""
     import torch
 
 
@@ -78,11 +81,11 @@ def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: s
     split = split or "test"
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    trained = load_trained(checkpoint, overrides)
+    trained = load_for_inference(checkpoint, overrides)
     x, y, paths, label = _samples(trained, data, split)
     if len(y) == 0:
         raise DataError(f"the {label} split is empty: nothing to evaluate")
-    logits = trained.logits(x)  # (N, K)
+    logits = torch.as_tensor(trained.logits(x))  # (N, K); an OnnxModel gives numpy
     k = len(trained.classes)
     loss, _ = loss_and_accuracy(logits, y)
     matrix = confusion_matrix(y.numpy(), logits.argmax(1).numpy(), k)

@@ -1,0 +1,65 @@
+"""`cnntrain export`: the command and its terminal output."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnntrain.cli.app import TRAIN, CheckpointOption, JsonOption, app
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    torchscript = "torchscript"
+    pt2 = "pt2"
+
+
+class InputDtype(str, Enum):
+    uint8 = "uint8"
+    float32 = "float32"
+
+
+@app.command(rich_help_panel=TRAIN)
+def export(
+    checkpoint: CheckpointOption,
+    format_: Annotated[ExportFormat, typer.Option("--format", "-f", help="onnx (onnxruntime and most runtimes), "
+                                                  "torchscript (.ts, libtorch) or pt2 (torch.export).")
+                       ] = ExportFormat.onnx,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The file to write (default: <run dir>/"
+                                                "export/model.onnx, .ts or .pt2).", show_default=False)] = None,
+    input_dtype: Annotated[InputDtype, typer.Option("--input-dtype", help="What the file takes: pixels 0-255 as "
+                                                    "uint8 or as float32.")] = InputDtype.uint8,
+    json_: JsonOption = False,
+) -> None:
+    """Write the model as one file that takes raw pixels (normalization inside), verified against PyTorch.
+
+    The file outputs `logits` and `probabilities`; its metadata holds the classes, input shape,
+    normalization and versions. `predict` and `evaluate` take the .onnx in place of --checkpoint.
+    """
+    from cnntrain.cli import output as render
+    from cnntrain.tasks.export import export as run_export
+
+    result = run_export(checkpoint, format=format_.value, out=out, input_dtype=input_dtype.value)
+    render.print_json(result.as_dict()) if json_ else export_done(result)
+
+
+def export_done(result) -> None:
+    from rich.markup import escape
+
+    from cnntrain.cli.output import human_bytes, out
+
+    d = result.as_dict()
+    shape = ", ".join(map(str, d["input_shape"]))
+    out.print(f"[bold green]exported[/] {d['format']} in {d['seconds']:.1f}s: [bold]{escape(d['path'])}[/] "
+              f"({human_bytes(d['bytes'])})", soft_wrap=True)
+    out.print(f"input: pixels 0-255 [N, {shape}] {d['input_dtype']}; outputs: logits, probabilities "
+              f"over {len(d['classes'])} classes", soft_wrap=True)
+    ties = f" ({d['ties']} ties within noise)" if d["ties"] else ""
+    out.print(f"verified on {d['samples']} {d['verified_on']} images against PyTorch: max abs logit difference "
+              f"{d['max_abs_diff']:.3g} (tolerance {d['tolerance']:.3g}), top-1 agreement "
+              f"{d['top1_agreement']:.2%}{ties}", soft_wrap=True)
+    if d["format"] == "onnx":
+        out.print(f"next:\n  cnntrain predict --checkpoint {d['path']} IMAGE", markup=False, soft_wrap=True)
