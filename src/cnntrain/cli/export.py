@@ -36,8 +36,8 @@ def export(
 ) -> None:
     """Write the model as one file that takes raw pixels (normalization inside), verified against PyTorch.
 
-    The file outputs `logits` and `probabilities`; its metadata holds the classes, input shape,
-    normalization and versions. `predict` and `evaluate` take the .onnx in place of --checkpoint.
+    Outputs `logits` and `probabilities`; metadata: classes, input shape, normalization, versions.
+    `predict` and `evaluate` take the .onnx in place of --checkpoint.
     """
     from cnntrain.cli import output as render
     from cnntrain.tasks.export import export as run_export

@@ -89,4 +89,5 @@ def load_runner(fmt: str, data: bytes, name: str, keys) -> tuple[Callable[[np.nd
     def logits(x: np.ndarray) -> np.ndarray:
         return module(torch.from_numpy(np.ascontiguousarray(x)))[0].numpy()
 
-    return logits, extra
+    # TorchScript hands extra files back as bytes, torch.export as str
+    return logits, {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}

@@ -100,7 +100,9 @@ def export(checkpoint: str | Path, *, format: str = "onnx", out: str | Path | No
     metadata = export_metadata(trained, input_dtype)
     example = x[[0, -1]]  # two samples, so the exporters keep the batch dimension free
     data = export_bytes(format, build_pixel_classifier(trained), example, metadata)
-    run, _ = load_runner(format, data, str(path), metadata)
+    run, read_back = load_runner(format, data, str(path), metadata)
+    if read_back != metadata:  # a bug, not the user's: the file would not be self-contained
+        raise RuntimeError(f"{format} export lost its metadata: wrote {sorted(metadata)}, read {sorted(read_back)}")
     verification = verify(reference, run, x.numpy(), images)
     if not verification.passed:
         raise ExportError(refusal(format, verification))
