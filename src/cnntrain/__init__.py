@@ -26,6 +26,7 @@ _API = {
     "load_trained": "cnntrain.run.trained",
     "evaluate": "cnntrain.tasks.evaluate",
     "predict": "cnntrain.tasks.predict",
+    "export": "cnntrain.tasks.export",
     "compare": "cnntrain.tasks.compare",
     "featuremaps": "cnntrain.tasks.featuremaps",
     "CnntrainError": "cnntrain.errors",
