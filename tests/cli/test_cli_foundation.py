@@ -121,3 +121,11 @@ def test_help_exits_zero(args):
 
 def test_errors_are_cnntrain_errors():
     assert issubclass(ShapeError, ConfigError) and issubclass(ConfigError, CnntrainError)
+
+
+def test_a_model_with_nothing_to_train_is_a_user_error(tmp_path):
+    """configs/edges.yaml is all fixed Sobel filters: train says so instead of torch's ValueError."""
+    result = cnntrain("train", "--config", "configs/edges.yaml", "--set", "data.image_size=32",
+                      "--out", str(tmp_path / "run"))
+    assert_user_error(result, "no trainable parameters", "featuremaps")
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -11,8 +11,15 @@ import math
 
 import torch
 
+from cnntrain.errors import ConfigError
+
 
 def build_optimizer(params, train: dict) -> torch.optim.Optimizer:
+    params = list(params)
+    if not params:  # torch's own "empty parameter list" ValueError would read like a bug
+        raise ConfigError("the model has no trainable parameters (every layer is `trainable: false` or frozen), "
+                          "so there is nothing to train; look at it with `cnntrain featuremaps --config ...`, "
+                          "or make a layer trainable")
     name, lr, wd = train["optimizer"], train["lr"], train["weight_decay"]
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=train["momentum"], nesterov=train["nesterov"],
