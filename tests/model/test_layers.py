@@ -3,6 +3,7 @@ arithmetic (Dumoulin & Visin) holds for random convolutions and pools, impossibl
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -15,6 +16,7 @@ from cnntrain.config.loader import config_from_dict
 from cnntrain.errors import ConfigError, ShapeError, UnknownLayerError
 from cnntrain.model.builder import build_model
 from cnntrain.model.registry import get_layer_type, list_layers
+from cnntrain.model.schema import config_schema
 from cnntrain.model.summary import summarize, summary_dict
 from conftest import forward_shapes
 
@@ -268,6 +270,48 @@ def test_wrong_argument_values(layer, message):
     with pytest.raises(ConfigError) as info:
         summarize(config([layer], 1, (8, 8)))
     assert message in str(info.value)
+
+
+# Arguments whose default is not null but whose annotation says null is allowed (batchnorm `momentum`:
+# a cumulative average; residual `activation`: none after the add, MobileNetV2's linear bottleneck).
+NULLABLE = [(name, arg) for name in list_layers() for arg, default in get_layer_type(name).arguments.items()
+            if default is not None and default is not inspect.Parameter.empty and get_layer_type(name).nullable(arg)]
+
+
+def test_the_documented_nullable_arguments_are_found():
+    assert {("residual", "activation"), ("batchnorm2d", "momentum")} <= set(NULLABLE)
+    assert ("dropout", "p") not in NULLABLE and ("conv2d", "bias") not in NULLABLE
+
+
+@pytest.mark.parametrize("name, arg", NULLABLE, ids=lambda v: str(v))
+def test_null_is_accepted_where_documented(name, arg):
+    channels, size = _INPUTS[_dims(name)]
+    built = build_model(config([{name: {**(_minimal(name) or {}), arg: None}}], channels, size))
+    module = built.model[0]
+    if name == "residual":
+        x = torch.randn(2, channels, *size)
+        assert torch.equal(module(x), module.body(x) + x)  # no activation after the add: negatives stay
+    else:
+        assert getattr(module, arg) is None
+    schema_of_arg = config_schema()["$defs"][f"layer_{name}"]["anyOf"][1]["properties"][arg]
+    assert "null" in schema_of_arg["type"]
+
+
+@pytest.mark.parametrize("layer, message", [
+    ({"dropout": {"p": None}}, "dropout `p` must be a number, got None"),
+    ({"conv2d": {"out_channels": 3, "kernel_size": 1, "bias": None}}, "conv2d `bias` must be true or false"),
+    ({"residual": {"body": ["relu"], "activation": 3}}, "residual `activation` must be a string or a mapping or null"),
+])
+def test_null_and_wrong_kinds_are_refused_where_not_documented(layer, message):
+    with pytest.raises(ConfigError) as info:
+        summarize(config([layer], 4, (8, 8)))
+    assert message in str(info.value)
+
+
+def test_residual_activation_may_be_a_layer_with_arguments():
+    built = build_model(config([{"residual": {"body": ["identity"], "activation": {"leakyrelu": 0.5}}}], 1, (2, 2)))
+    x = -torch.ones(1, 1, 2, 2)
+    assert torch.allclose(built.model[0](x), -torch.ones(1, 1, 2, 2))  # leaky(-1 + -1) = -1 at slope 0.5
 
 
 def test_linear_needs_positive_width_and_known_size():

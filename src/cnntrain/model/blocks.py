@@ -39,7 +39,7 @@ class Residual(nn.Module):
 
 
 @register("residual")
-def residual(in_shape, ctx, *, body, shortcut=None, activation="relu"):
+def residual(in_shape, ctx, *, body, shortcut=None, activation: str | dict | None = "relu"):
     """activation(body(x) + shortcut(x)). shortcut: null (identity), `auto` (1x1 conv + batchnorm
     where the body changes the shape, as in ResNet) or a list of layers. activation: a layer, or null."""
     main = ctx.build_body(body, in_shape, "body")

@@ -9,6 +9,8 @@ shape. Adding a layer type is one function and no other edit; the schema, the su
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -42,6 +44,12 @@ class LayerType:
     first_arg: str | None  # what a scalar stands for: `linear: 128`
     doc: str
     inferred: tuple = ()  # arguments taken from the input shape
+    # Python types an argument's annotation names (PyTorch's or the builder's), where it names any:
+    # `momentum: float | None` documents that null is allowed.
+    accepts: dict = field(default_factory=dict)
+
+    def nullable(self, argument: str) -> bool:
+        return self.arguments.get(argument) is None or type(None) in self.accepts.get(argument, ())
 
 
 _LAYERS: dict[str, LayerType] = {}
@@ -55,10 +63,12 @@ def register(name: str, *, torch_class=None, inferred: tuple = (), first_arg: st
     """
 
     def decorate(builder):
-        arguments = {}
+        arguments, accepts = {}, {}
         if torch_class is not None:
             arguments.update(_parameters(torch_class.__init__, skip=inferred))
+            accepts.update(_annotated_types(torch_class.__init__))
         arguments.update(_parameters(builder, kinds=(inspect.Parameter.KEYWORD_ONLY,)))
+        accepts.update(_annotated_types(builder))
         doc = inspect.getdoc(torch_class) if torch_class is not None else inspect.getdoc(builder)
         _LAYERS[name] = LayerType(
             name=name,
@@ -67,6 +77,7 @@ def register(name: str, *, torch_class=None, inferred: tuple = (), first_arg: st
             first_arg=first_arg or next(iter(arguments), None),
             doc=(doc or "").split("\n\n")[0].replace("\n", " "),
             inferred=tuple(inferred),
+            accepts={k: v for k, v in accepts.items() if k in arguments},
         )
         return builder
 
@@ -81,6 +92,24 @@ def _parameters(function, skip=(), kinds=None) -> dict:
         if kinds is None or p.kind in kinds:
             params[p.name] = p.default
     return params
+
+
+def _annotated_types(function) -> dict:
+    """argument -> the plain classes its annotation names (`float | None` -> {float, NoneType})."""
+    try:
+        hints = typing.get_type_hints(function)
+    except (NameError, TypeError):  # an annotation that does not resolve here: judge by the default
+        return {}
+    return {name: frozenset(_classes(hint)) for name, hint in hints.items() if name != "return"}
+
+
+def _classes(hint) -> set:
+    if isinstance(hint, type):
+        return {hint}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return set().union(*map(_classes, typing.get_args(hint)))
+    origin = typing.get_origin(hint)
+    return {origin} if isinstance(origin, type) else set()
 
 
 def list_layers() -> list[str]:
@@ -124,17 +153,24 @@ def _check_kind(layer: LayerType, key: str, value) -> None:
     """A flag, number or word must be one: PyTorch takes `bias: "no"` as true, and `p: abc` fails obscurely.
 
     Judged by the default's type; int defaults are left to the builders (padding may also be a word).
+    null passes where the argument's annotation allows None (batchnorm `momentum`, residual `activation`);
+    a word may also be a mapping where the annotation says so (residual `activation: {leakyrelu: 0.2}`).
     """
     default = layer.arguments[key]
+    accepts = layer.accepts.get(key, frozenset())
     if isinstance(default, bool):
         ok, kind = isinstance(value, bool), "true or false"
     elif isinstance(default, float):
-        ok, kind = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)), "a number"
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
     elif isinstance(default, str):
-        ok, kind = isinstance(value, str), "a string"
+        ok = isinstance(value, str) or (isinstance(value, dict) and dict in accepts)
+        kind = "a string or a mapping" if dict in accepts else "a string"
     else:
         return
+    if value is None and layer.nullable(key):
+        return
     if not ok:
+        kind = f"{kind} or null" if layer.nullable(key) else kind
         raise ConfigError(f"{layer.name} `{key}` must be {kind}, got {value!r}")
 
 

@@ -68,7 +68,7 @@ def _arguments_schema(name: str) -> dict:
     layer = get_layer_type(name)
     properties = {"name": {"type": "string", "description": "this layer's name"}}
     for arg, default in layer.arguments.items():
-        properties[arg] = _argument_schema(arg, default)
+        properties[arg] = _argument_schema(arg, default, layer.accepts.get(arg, frozenset()))
     mapping = {"type": "object", "additionalProperties": False, "properties": properties,
                "description": layer.doc}
     if layer.first_arg is None:
@@ -78,11 +78,15 @@ def _arguments_schema(name: str) -> dict:
     return {"anyOf": [{"type": "null"}, mapping, scalar]}
 
 
-def _argument_schema(arg: str, default) -> dict:
+def _argument_schema(arg: str, default, accepts: frozenset) -> dict:
     if arg in _SIZES:
         sizes = {"anyOf": _SIZE_SCHEMA["anyOf"] + _SIZE_EXTRA.get(arg, [])}
         return {**sizes, **({"default": default} if default is not REQUIRED else {})}
     if default is REQUIRED or default is None:
         return {}
     kind = _JSON_TYPES.get(type(default))
-    return {"type": kind, "default": default} if kind else {}
+    if not kind:
+        return {}
+    # What the annotation adds to the default's type: null where documented, a mapping for a layer.
+    extra = [_JSON_TYPES[t] for t in (dict, NONE) if t in accepts and _JSON_TYPES[t] != kind]
+    return {"type": [kind, *extra] if extra else kind, "default": default}
