@@ -68,6 +68,9 @@ DATA = {
     "on_corrupt": Field("error", (str,), "a corrupt image stops loading (error) or is skipped",
                         ("error", "skip")),
     "normalize": Field(True, (bool,), "standardise with the training split's per-channel mean and std"),
+    "mean": Field(None, (list, NONE), "per-channel mean on the 0-1 scale to standardise with instead of the "
+                  "data's, e.g. [0.485, 0.456, 0.406] for ImageNet weights; null: the data's (or the weights')"),
+    "std": Field(None, (list, NONE), "per-channel std on the 0-1 scale, given with data.mean"),
     "augment": Field({}, (dict,), "batch augmentation: shift (px), crop (padding), flip, rotation (deg)"),
     "sampler": Field("shuffle", (str,), "order of training images per epoch: shuffle (each image once) or "
                      "balanced (each class drawn equally often; minority images repeat)", ("shuffle", "balanced")),
@@ -76,6 +79,9 @@ DATA = {
 MODEL = {
     "layers": Field([], (list,), "the layers, in order"),
     "blocks": Field({}, (dict,), "reusable blocks: name -> layer with $parameters"),
+    "init": Field(None, (str, NONE), "start from trained weights: a cnntrain checkpoint or run directory, a "
+                  "state_dict (.pt, .pth), a .safetensors file, or torchvision:<weights>, e.g. "
+                  "torchvision:resnet18.IMAGENET1K_V1"),
 }
 
 TRAIN = {
@@ -115,6 +121,9 @@ TRAIN = {
                               minimum=0),
     "histograms": Field(False, (bool,), "log weight histograms to TensorBoard"),
     "graph": Field(False, (bool,), "log the model graph to TensorBoard"),
+    "freeze": Field([], (list, dict), "layers whose weights stay as loaded (batch norm statistics too): "
+                    "names, each with its children, e.g. [conv1, bn1, layer1]; or {all_but_last: N} for every "
+                    "layer but the last N with weights"),
 }
 
 KEYS = {"data": DATA, "model": MODEL, "train": TRAIN}
@@ -137,9 +146,11 @@ def validate_section(section: str, values: dict, source: str, lines: dict) -> di
         resolved[key] = spec.check(_copy(value), where(key))
     if section == "data":
         _check_image_size(resolved["image_size"], source)
+        _check_statistics(resolved, source)
     if section == "train":
         _check_class_weights(resolved["class_weights"], where("class_weights"))
         _check_plateau(resolved, source)
+        _check_freeze(resolved["freeze"], source)
     return resolved
 
 
@@ -176,3 +187,27 @@ def _check_image_size(size, source: str) -> None:
     if bad or (isinstance(size, int) and size <= 0):
         raise ConfigError(f"{source}: data.image_size must be a positive int or a list of 1-3 positive ints, "
                           f"got {size!r}")
+
+
+def _check_statistics(data: dict, source: str) -> None:
+    mean, std = data["mean"], data["std"]
+    if (mean is None) != (std is None):
+        raise ConfigError(f"{source}: data.mean and data.std go together; give both or neither")
+    for key, values, low in (("mean", mean, -math.inf), ("std", std, 0.0)):
+        if values is None:
+            continue
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        if not numbers or len(values) != data["channels"] or not all(v > low for v in values):
+            what = "positive numbers" if key == "std" else "numbers"
+            raise ConfigError(f"{source}: data.{key} must be a list of {data['channels']} {what} (one per channel, "
+                              f"on the 0-1 scale), got {values!r}")
+
+
+def _check_freeze(freeze, source: str) -> None:
+    if isinstance(freeze, dict):
+        count = freeze.get("all_but_last")
+        if list(freeze) != ["all_but_last"] or not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ConfigError(f"{source}: train.freeze as a mapping is {{all_but_last: N}} with N >= 0, "
+                              f"got {freeze!r}")
+    elif not all(isinstance(name, str) and name for name in freeze):
+        raise ConfigError(f"{source}: train.freeze must list layer names, e.g. [conv1, bn1, layer1], got {freeze!r}")

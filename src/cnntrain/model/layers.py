@@ -71,9 +71,12 @@ def check_fits(out: tuple, in_shape: tuple, kernel: tuple, padding, advice: str,
 def _register_conv(dims: int) -> None:
     @register(f"conv{dims}d", torch_class=getattr(nn, f"Conv{dims}d"), inferred=("in_channels",))
     def conv(in_shape, ctx, *, out_channels=None, kernel_size=None, weights=None, trainable=True, **args):
-        """Convolution; `weights` sets hand-designed filters (sobel_x, ...), `trainable: false` freezes them."""
+        """Convolution; `weights` sets hand-designed filters (sobel_x, ...), `trainable: false` freezes them;
+        `groups: in_channels` makes it depthwise (one filter group per incoming channel, as in MobileNet)."""
         need_rank(in_shape, dims, f"conv{dims}d")
         fixed = None
+        if args.get("groups") == "in_channels":
+            args["groups"] = in_shape[0]
         positive(args.get("groups", 1), "groups")  # before kernel_tensor divides by it
         if weights is not None:
             fixed = kernel_tensor(weights, in_channels=in_shape[0], groups=args.get("groups", 1), dims=dims)
@@ -120,6 +123,8 @@ def _register_conv_transpose(dims: int) -> None:
     @register(f"convtranspose{dims}d", torch_class=cls, inferred=("in_channels",))
     def conv_transpose(in_shape, ctx, **args):
         need_rank(in_shape, dims, f"convtranspose{dims}d")
+        if args.get("groups") == "in_channels":
+            args["groups"] = in_shape[0]
         positive(args["out_channels"], "out_channels")
         k = ints(args["kernel_size"], dims, "kernel_size")
         s, p, d, op = (ints(args.get(n, v), dims, n, minimum) for n, v, minimum in

@@ -79,6 +79,8 @@ def _arguments_schema(name: str) -> dict:
 
 
 def _argument_schema(arg: str, default, accepts: frozenset) -> dict:
+    if arg == "groups":  # an int, or `in_channels` for a depthwise convolution
+        return {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["in_channels"]}], "default": default}
     if arg in _SIZES:
         sizes = {"anyOf": _SIZE_SCHEMA["anyOf"] + _SIZE_EXTRA.get(arg, [])}
         return {**sizes, **({"default": default} if default is not REQUIRED else {})}

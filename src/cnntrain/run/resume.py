@@ -8,9 +8,11 @@ from cnntrain.errors import CheckpointError, ConfigError
 from cnntrain.run.checkpoint import load_checkpoint, resolve_checkpoint_path
 from cnntrain.run.rundir import RunDir, run_dir_of_checkpoint
 
-# Restored from the checkpoint's optimizer, scheduler, weight-average and best-metric state, so a new value
-# in the config would be silently ignored on resume (and config.yaml would claim otherwise).
-FIXED_ON_RESUME = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "monitor", "ema")
+# Restored from the checkpoint's optimizer, scheduler, weight-average and best-metric state (the frozen set
+# decides which parameters the optimizer holds), so a new value in the config would be silently ignored on
+# resume (and config.yaml would claim otherwise).
+FIXED_ON_RESUME = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "monitor", "ema",
+                   "freeze")
 
 
 def load_resumable(resume, overrides) -> tuple[Config, dict]:
