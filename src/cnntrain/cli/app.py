@@ -63,14 +63,15 @@ def train(
 
 @app.command(rich_help_panel=INSPECT)
 def summary(config: ConfigOption, set_: SetOption = None, json_: JsonOption = False) -> None:
-    """Show the model layer by layer: output shapes, parameters, multiply-adds, receptive field."""
+    """Show the model layer by layer: output shapes, parameters (trainable and frozen), multiply-adds, receptive
+    field, and whether model.init's weights fit."""
     from cnntrain.cli import output as render
     from cnntrain.config.loader import load_config
 
     loaded = load_config(config, set_ or [])  # a bad config fails before torch is imported
     from cnntrain.model.summary import summarize, summary_dict
 
-    result = summarize(loaded)
+    result = summarize(loaded, weights=True)  # model.init's file is read and checked against the model
     render.print_json(summary_dict(result)) if json_ else render.summary_table(result)
 
 

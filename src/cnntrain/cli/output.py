@@ -63,7 +63,7 @@ def reporting_rank() -> bool:
 def summary_table(summary) -> None:
     table = Table(title=f"{summary.name}: input {shape_text(summary.input_shape, SPACED)}", title_justify="left")
     columns = ["#", "name", "type", "output shape", "params", "MACs", "RF", "jump"]
-    if summary.frozen_params:  # only worth a column when some filters are hand-designed and fixed
+    if summary.frozen_params:  # only worth a column when some weights are fixed (train.freeze, fixed filters)
         columns.insert(5, "frozen")
     for column in columns:
         table.add_column(column, justify="left" if column in ("name", "type", "output shape") else "right",
@@ -86,6 +86,13 @@ def summary_table(summary) -> None:
     )
     out.print("[dim]RF: receptive field in input pixels; jump: input pixels between neighbouring outputs "
               "(product of strides); '-': every output sees the whole input[/]")
+    if summary.init:
+        init = summary.init
+        out.print(f"model.init: {init['loaded']} tensors fit, from {init['source']} (sha256 {init['sha256'][:12]})",
+                  markup=False, soft_wrap=True)
+        for skipped in init["skipped"]:
+            out.print(f"  {skipped['name']} {skipped['shape']} stays freshly initialised: {skipped['reason']}",
+                      markup=False, soft_wrap=True)
 
 
 # --- training progress ----------------------------------------------------------------------------
@@ -111,12 +118,18 @@ class PlainProgress(QuietProgress):
     def start(self, *, epochs, first_epoch, steps):
         self.epochs = epochs
 
+    def note(self, message):
+        print(message, flush=True)
+
     def epoch(self, record):
         print(epoch_line(record, self.epochs), flush=True)
 
 
 class RichProgress(QuietProgress):
     """Bars for epochs and batches, with loss, accuracy, images/s and time left."""
+
+    def note(self, message):
+        out.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def start(self, *, epochs, first_epoch, steps):
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn

@@ -15,6 +15,7 @@ import hashlib
 import os
 import socket
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -81,6 +82,9 @@ def init_source(config: Config) -> InitSource | None:
     if not config.model["init"]:
         return None
     source = resolve_init(config.model["init"])
+    if source.mean and len(source.mean) != config.data["channels"]:
+        raise ConfigError(f"model.init {source.text}: these weights take {len(source.mean)}-channel images but "
+                          f"data.channels is {config.data['channels']}; set data.channels: {len(source.mean)}")
     if source.crop_size and config.data["image_size"] is None:
         config.data["image_size"] = list(source.crop_size)
     return source
@@ -126,7 +130,7 @@ def load_init(model: torch.nn.Module, source: InitSource) -> InitReport:
         for name, value in pairs.items():
             if not target[name].is_meta:
                 target[name].copy_(value)
-    return InitReport(source.text, str(source.path), _sha256(source.path), len(pairs), skipped)
+    return InitReport(source.text, str(source.path.resolve()), _sha256(source.path), len(pairs), skipped)
 
 
 def read_tensors(source: InitSource) -> dict:
@@ -136,7 +140,9 @@ def read_tensors(source: InitSource) -> dict:
     if source.path.suffix == ".safetensors":
         return _read_safetensors(source)
     try:
-        state = torch.load(source.path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")  # just before a refusal
+            state = torch.load(source.path, map_location="cpu", weights_only=True)
     except Exception as error:  # bad bytes surface as many types
         unsafe = "weights_only" in str(error) or "GLOBAL" in str(error)
         why = ("it holds Python objects that could run code; only plain tensors are read"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from cnntrain.config.loader import Config
 from cnntrain.data.datasets import known_num_classes
 from cnntrain.model.builder import LayerInfo, build_model
+from cnntrain.model.init import init_source, initialize
 from cnntrain.model.layers import count
 
 BYTES_PER_FLOAT = 4
@@ -26,6 +27,7 @@ class ModelSummary:
     trainable_params: int
     macs: int
     buffer_count: int
+    init: dict | None = None  # what model.init loads (InitReport.as_dict()), when the summary checked it
 
     @property
     def frozen_params(self) -> int:
@@ -43,9 +45,13 @@ class ModelSummary:
 
 # Built-in datasets whose classes are fixed in code: a summary sizes `num_classes` from them without
 # generating any data. Other datasets need data.num_classes (or the loaded data) for that.
-def summarize(config: Config, num_classes: int | None = None) -> ModelSummary:
+def summarize(config: Config, num_classes: int | None = None, *, weights: bool = False) -> ModelSummary:
+    """train.freeze shows as frozen parameters; with `weights`, model.init's file is read and matched
+    to the model (nothing is copied: the model has no memory), so a misfit shows before training."""
+    source = init_source(config) if weights else None
     num_classes = num_classes or known_num_classes(config.data)
     built = build_model(config, num_classes=num_classes, device="meta")
+    report = initialize(built, config, source=source)
     params = list(built.model.parameters())
     return ModelSummary(
         name=config.name,
@@ -56,6 +62,7 @@ def summarize(config: Config, num_classes: int | None = None) -> ModelSummary:
         trainable_params=sum(p.numel() for p in params if p.requires_grad),
         macs=sum(layer.macs for layer in built.layers),
         buffer_count=sum(b.numel() for b in built.model.buffers() if b.is_floating_point()),
+        init=report.as_dict() if report is not None else None,
     )
 
 
@@ -94,4 +101,5 @@ def summary_dict(summary: ModelSummary) -> dict:
         "param_bytes": summary.param_bytes,
         "activation_bytes": summary.activation_bytes,
         "layers": [layer_dict(layer) for layer in summary.layers],
+        "init": summary.init,
     }

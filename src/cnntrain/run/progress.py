@@ -15,5 +15,8 @@ class Progress:
 
     def end(self) -> None: ...
 
+    def note(self, message: str) -> None:
+        """A line worth reading before the epochs start, e.g. what model.init loaded."""
+
     def warning(self, message: str) -> None:
         """Something the user should know that does not stop the run, e.g. a skipped corrupt image."""

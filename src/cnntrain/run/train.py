@@ -20,6 +20,7 @@ from cnntrain.data import channel_stats, load_data
 from cnntrain.errors import CnntrainError, ConfigError, DataError, Interrupted, TrainingDiverged
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import capture, default_layers
+from cnntrain.model.init import given_normalization, init_source, initialize
 from cnntrain.run.balance import build_class_weights
 from cnntrain.run.checkpoint import load_checkpoint, resolve_checkpoint_path, save_checkpoint
 from cnntrain.run.device import (
@@ -91,6 +92,8 @@ class Session:
     def run(self, out, resume, runs_root) -> TrainResult:
         started = time.perf_counter()
         torch.manual_seed(self.train_cfg["seed"])
+        # model.init: a wrong name fails before the data loads; a resumed run has its weights already.
+        self.init = init_source(self.config) if self.checkpoint is None else None
         self.splits = load_data(self.config.data, self.train_cfg["seed"])
         for message in self.splits.warnings if self.world.is_main else ():
             self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
@@ -100,6 +103,7 @@ class Session:
         self.normalize = self.normalizer.to(self.device, len(self.config.input_shape()) - 1)
         built = build_model(self.config, num_classes=len(self.splits.classes))
         self.layers = built.layers
+        self.init_record = self._initialize(built)
         engine = self._engine(built.model)
         first_epoch = 1
         if self.checkpoint is not None:
@@ -161,9 +165,21 @@ class Session:
         channels = self.splits.train.x.shape[1]
         if self.checkpoint is not None:
             return Normalizer(**self.checkpoint["normalization"])
+        given = given_normalization(self.config, self.init)  # data.mean/std, or the pretrained weights'
+        if given is not None:
+            return Normalizer(**given)
         if not self.config.data["normalize"]:
             return Normalizer([0.0] * channels, [1.0] * channels)
         return Normalizer(*channel_stats(self.splits.train.x))
+
+    def _initialize(self, built) -> dict | None:
+        """model.init's weights (a new run only) and train.freeze; what was loaded, for summary.json."""
+        report = initialize(built, self.config, source=self.init)
+        if report is None:
+            return self.checkpoint.get("init") if self.checkpoint is not None else None
+        for line in report.lines() if self.world.is_main else ():
+            self.progress.note(line)
+        return report.as_dict()
 
     def _engine(self, model: torch.nn.Module) -> Engine:
         dims = len(self.config.input_shape()) - 1
@@ -264,6 +280,7 @@ class Session:
             "normalization": self.normalizer.as_dict(),
             "input_shape": list(self.splits.train.x.shape[1:]),
             "data_fingerprint": self.splits.fingerprint,
+            "init": self.init_record,
             "elapsed": elapsed,
             "versions": versions(),
         }
@@ -305,6 +322,9 @@ class Session:
             "seed": self.train_cfg["seed"],
             "classes": list(self.splits.classes),
             "params": sum(p.numel() for p in engine.core.parameters()),
+            "trainable_params": sum(p.numel() for p in engine.core.parameters() if p.requires_grad),
+            "frozen": self.train_cfg["freeze"],
+            "init": self.init_record,
             "data_fingerprint": self.splits.fingerprint,
             "versions": versions(),
         }

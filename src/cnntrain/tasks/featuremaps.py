@@ -28,6 +28,7 @@ from cnntrain.data.files import load_sample
 from cnntrain.errors import CnntrainError, ConfigError
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import capture, default_layers, select_layers
+from cnntrain.model.init import given_normalization, init_source, initialize
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.rundir import run_dir_of_checkpoint
 from cnntrain.run.trained import load_trained
@@ -89,11 +90,21 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
     pixels = _input(image, cfg, sample)
     _fill_size(cfg, pixels)
     torch.manual_seed(cfg.train["seed"])
+    source = init_source(cfg)
     built = build_model(cfg, num_classes=known_num_classes(cfg.data))
-    channels = cfg.data["channels"]
-    subject = Subject(cfg, built.model.eval(), built.layers, Normalizer([0.0] * channels, [1.0] * channels),
-                      "none: an untrained model sees the pixels / 255, in [0, 1]", None, 0)
-    return subject, pixels
+    initialize(built, cfg, source=source)  # model.init's weights, train.freeze
+    given = given_normalization(cfg, source)  # data.mean/std, or model.init's torchvision weights'
+    if given is not None:
+        normalizer = Normalizer(**given)
+        how = f"(pixels / 255 - mean) / std, mean {_numbers(normalizer.mean)}, std {_numbers(normalizer.std)}"
+    else:
+        normalizer = Normalizer([0.0] * cfg.data["channels"], [1.0] * cfg.data["channels"])
+        how = "none: a model from a config sees the pixels / 255, in [0, 1]"
+    return Subject(cfg, built.model.eval(), built.layers, normalizer, how, None, 0), pixels
+
+
+def _numbers(values) -> str:
+    return ", ".join(f"{v:.3g}" for v in values)
 
 
 def _trained_subject(checkpoint, image, overrides, sample: bool) -> tuple[Subject, np.ndarray | None]:
@@ -105,8 +116,7 @@ def _trained_subject(checkpoint, image, overrides, sample: bool) -> tuple[Subjec
         # The weights do not depend on the size; rebuilding on the meta device only fills in the shapes.
         _fill_size(trained.config, pixels)
         layers = build_model(trained.config, num_classes=len(trained.classes), device="meta").layers
-    mean = ", ".join(f"{m:.3g}" for m in trained.normalizer.mean)
-    std = ", ".join(f"{s:.3g}" for s in trained.normalizer.std)
+    mean, std = _numbers(trained.normalizer.mean), _numbers(trained.normalizer.std)
     subject = Subject(trained.config, trained.model, layers, trained.normalizer,
                       f"the checkpoint's: (pixels / 255 - mean) / std, mean {mean}, std {std}",
                       run_dir_of_checkpoint(trained.path).path, trained.epoch or 0)
