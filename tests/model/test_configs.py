@@ -9,6 +9,7 @@ from torch import nn
 
 from cnntrain.config.loader import load_config
 from cnntrain.model.builder import build_model
+from cnntrain.model.freeze import freeze_layers
 from cnntrain.model.summary import summarize, summary_dict
 from conftest import CONFIGS, ROOT, forward_shapes
 
@@ -17,6 +18,10 @@ _FORWARD_OVERRIDES = {
     "alexnet": ["data.image_size=64"],
     "vgg16": ["data.image_size=32"],  # the one real VGG-16 build: its 4096 x 25088 layer is there at any size
     "resnet18": ["data.image_size=64"],  # at 224 once, below
+    "resnet34": ["data.image_size=32"],
+    "resnet50": ["data.image_size=32"],
+    "mobilenet_v2": ["data.image_size=32"],
+    "finetune": ["data.image_size=32"],
     "edges": ["data.image_size=[20, 24]"],
 }
 
@@ -32,7 +37,7 @@ def summary(name: str, *overrides: str) -> dict:
 def test_the_expected_configs_ship():
     names = {path.stem for path in CONFIGS}
     assert {"lenet5", "mnist_cnn", "alexnet", "vgg16", "resnet18", "mlp", "cnn", "edges", "signals1d",
-            "volumes3d"} <= names
+            "volumes3d", "resnet34", "resnet50", "mobilenet_v2", "finetune"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -42,6 +47,7 @@ def test_summary_shapes_match_a_real_forward_pass(path):
     predicted = summary_dict(summarize(config))
     # summarize() may take num_classes from the dataset; build with the same number
     built = build_model(config, num_classes=predicted["output_shape"][0] if path.stem != "edges" else None)
+    freeze_layers(built, config.train["freeze"])  # what training trains, as the summary counts it
     shapes, out = forward_shapes(built.model, config.input_shape())
     assert [layer["output_shape"] for layer in predicted["layers"]] == shapes
     assert predicted["output_shape"] == out
@@ -72,7 +78,10 @@ def test_published_parameter_counts(name, expected):
     assert summary(name)["total_params"] == expected
 
 
-@pytest.mark.parametrize("name", ["alexnet", "vgg16", "resnet18"])
+TORCHVISION_EQUAL = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2"]
+
+
+@pytest.mark.parametrize("name", TORCHVISION_EQUAL)
 def test_equal_to_torchvision(name):
     import torchvision
 
@@ -82,12 +91,37 @@ def test_equal_to_torchvision(name):
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())
     assert sorted(tuple(p.shape) for p in ours.parameters()) == sorted(tuple(p.shape) for p in reference.parameters())
     assert sorted(tuple(b.shape) for b in ours.buffers()) == sorted(tuple(b.shape) for b in reference.buffers())
+    # In the same order, too: what lets model.init pair torchvision's tensors with ours by position.
+    assert [tuple(t.shape) for t in ours.state_dict().values()] == \
+        [tuple(t.shape) for t in reference.state_dict().values()]
+
+
+def test_mobilenet_v2_convolutions_are_depthwise_where_torchvision_s_are():
+    import torchvision
+
+    with torch.device("meta"):
+        reference = torchvision.models.mobilenet_v2()
+    ours = build_model(load_config(config_path("mobilenet_v2")), device="meta").model
+    groups = [m.groups for m in ours.modules() if isinstance(m, nn.Conv2d)]
+    assert groups == [m.groups for m in reference.modules() if isinstance(m, nn.Conv2d)]
+    assert sum(g > 1 for g in groups) == 17
 
 
 def test_torchvision_published_totals():
     assert summary("alexnet")["total_params"] == 61_100_840
     assert summary("vgg16")["total_params"] == 138_357_544
     assert summary("resnet18")["total_params"] == 11_689_512
+    assert summary("resnet34")["total_params"] == 21_797_672
+    assert summary("resnet50")["total_params"] == 25_557_032
+    assert summary("mobilenet_v2")["total_params"] == 3_504_872
+
+
+def test_finetune_trains_only_a_new_head_on_resnet18_weights():
+    config = load_config(config_path("finetune"))
+    assert config.model["init"] == "torchvision:resnet18.IMAGENET1K_V1" and config.data["dataset"] == "imagefolder"
+    result = summary("finetune")
+    assert result["trainable_params"] == 512 * 5 + 5  # the fc head alone
+    assert result["total_params"] == 11_689_512 - 1000 * 513 + 5 * 513
 
 
 class _ExamplesNet(nn.Module):

@@ -68,3 +68,28 @@ def test_valid_layers(validator, layer):
 ])
 def test_mistakes_are_rejected(validator, config):
     assert errors(validator, config)
+
+
+def test_the_fine_tuning_keys_are_in_the_schema(validator):
+    properties = config_schema()["properties"]
+    assert {"init"} <= properties["model"]["properties"].keys()
+    assert {"freeze"} <= properties["train"]["properties"].keys()
+    assert {"mean", "std"} <= properties["data"]["properties"].keys()
+    good = {"model": {"init": "torchvision:resnet18.IMAGENET1K_V1", "layers": ["relu"]},
+            "train": {"freeze": {"all_but_last": 1}}, "data": {"mean": [0.5], "std": [0.25]}}
+    assert errors(validator, good) == []
+    assert errors(validator, {**good, "train": {"freeze": ["conv1", "layer1"]}}) == []
+    assert errors(validator, {**good, "model": {"init": 3, "layers": ["relu"]}})
+    assert errors(validator, {**good, "train": {"freeze": "conv1"}})
+
+
+@pytest.mark.parametrize("layer, valid", [
+    ({"conv2d": {"out_channels": 8, "kernel_size": 3, "groups": "in_channels"}}, True),
+    ({"conv2d": {"out_channels": 8, "kernel_size": 3, "groups": "out_channels"}}, False),
+    ({"residual": {"body": ["relu"], "activation": None}}, True),
+    ({"residual": {"body": ["relu"], "activation": {"leakyrelu": 0.1}}}, True),
+    ({"batchnorm2d": {"momentum": None}}, True),
+    ({"dropout": {"p": None}}, False),
+])
+def test_depthwise_groups_and_nullable_arguments(validator, layer, valid):
+    assert (errors(validator, {"model": {"layers": [layer]}}) == []) == valid
