@@ -8,7 +8,6 @@ import torch
 from cnntrain.errors import ConfigError
 from cnntrain.model.builder import build_model
 from cnntrain.model.freeze import freeze_layers
-from cnntrain.model.summary import summarize, summary_dict
 
 SMALL = """
 data: {channels: 1, image_size: 8, num_classes: 3}
