@@ -166,3 +166,14 @@ def test_torchvision_weights_need_three_channels():
     config = load_config(config_path("cnn"), ["model.init=torchvision:resnet18.IMAGENET1K_V1"])
     with pytest.raises(Exception, match="3-channel images but data.channels is 1"):
         init_source(config)
+
+
+def test_torchvision_weights_set_a_null_image_size_to_theirs_and_a_given_one_wins():
+    name = "model.init=torchvision:mobilenet_v2.IMAGENET1K_V1"
+    assert init_source(load_config(config_path("mobilenet_v2"), [name, "data.image_size=null"])).crop_size == [224]
+    config = load_config(config_path("mobilenet_v2"), [name, "data.image_size=null"])
+    init_source(config)
+    assert config.data["image_size"] == [224]
+    config = load_config(config_path("mobilenet_v2"), [name, "data.image_size=96"])
+    init_source(config)
+    assert config.data["image_size"] == 96

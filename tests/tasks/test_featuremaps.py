@@ -204,3 +204,24 @@ def test_unknown_layer_exits_2_without_traceback(square_png, tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "conv9" in proc.stderr and "0:sobel" in proc.stderr
+
+
+def test_a_config_with_model_init_shows_the_loaded_weights_with_its_normalization(square_png, tmp_path):
+    import torch
+
+    from cnntrain.config.loader import load_config
+    from cnntrain.data.files import load_sample
+    from cnntrain.model.builder import build_model
+    from cnntrain.tasks.featuremaps import featuremaps
+
+    cnn = ROOT / "configs" / "cnn.yaml"
+    torch.manual_seed(99)  # other weights than the config's own seed would give
+    pretrained = build_model(load_config(cnn, ["data.num_classes=6"])).model
+    torch.save(pretrained.state_dict(), tmp_path / "w.pt")
+    result = featuremaps(square_png, config=cnn, layers=["conv1"], out=tmp_path / "o",
+                         overrides=[f"model.init={tmp_path / 'w.pt'}", "data.mean=[0.25]", "data.std=[0.5]"])
+    assert "mean 0.25, std 0.5" in result.normalization
+    pixels = torch.tensor(np.array(load_sample(square_png, load_config(cnn).data)), dtype=torch.float32)[None]
+    with torch.no_grad():
+        want = pretrained.conv1((pixels / 255 - 0.25) / 0.5)[0].numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "o" / "00_conv1.npy"), want, rtol=1e-5, atol=1e-5)
