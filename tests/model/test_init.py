@@ -118,7 +118,7 @@ def test_summary_json_says_what_would_load(tmp_path, cli):
 def empty_hub(tmp_path, monkeypatch):
     """An empty torch hub cache, and no network to fill it from."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr("cnntrain.model.init._reachable", lambda host: False)
+    monkeypatch.setattr("cnntrain.model.init._reachable", lambda address: False)
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
@@ -177,3 +177,14 @@ def test_torchvision_weights_set_a_null_image_size_to_theirs_and_a_given_one_win
     config = load_config(config_path("mobilenet_v2"), [name, "data.image_size=96"])
     init_source(config)
     assert config.data["image_size"] == 96
+
+
+def test_an_unreachable_host_is_known_quickly(monkeypatch):
+    from cnntrain.model import init
+
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    assert init._first_hop("https://download.pytorch.org/models/x.pth") == ("download.pytorch.org", 443)
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    assert init._first_hop("https://download.pytorch.org/models/x.pth") == ("proxy.example", 3128)
+    assert init._reachable(("unreachable.invalid", 443)) is False  # .invalid never resolves (RFC 2606)

@@ -118,7 +118,7 @@ def test_finetune_config_from_torchvision_weights_gives_torchvision_logits(tmp_p
     import torchvision
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr("cnntrain.model.init._reachable", lambda host: False)  # from the cache, never the network
+    monkeypatch.setattr("cnntrain.model.init._reachable", lambda address: False)  # from the cache, never the network
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     torch.manual_seed(0)

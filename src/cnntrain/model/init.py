@@ -211,7 +211,7 @@ def _torchvision_weights(name: str):
 
 def _download(source: InitSource) -> None:
     host = urlparse(source.url).hostname
-    if not _reachable(host):
+    if not _reachable(_first_hop(source.url)):
         raise CheckpointError(f"model.init {source.text}: {source.path.name} is not in the torch hub cache and "
                               f"{host} cannot be reached; on a connected machine download {source.url} and place "
                               f"it at {source.path}")
@@ -226,15 +226,27 @@ def _hash_prefix(filename: str) -> str | None:
     return tail if "-" in stem and all(c in "0123456789abcdef" for c in tail) else None
 
 
-def _reachable(host: str | None) -> bool:
-    """Whether the host answers within a few seconds; in a thread, since a name lookup ignores timeouts."""
-    if not host:
+def _first_hop(url: str) -> tuple[str | None, int]:
+    """(host, port) a download connects to first: the HTTPS proxy when one is set, else the server."""
+    from urllib.request import getproxies, proxy_bypass
+
+    host = urlparse(url).hostname
+    proxy = getproxies().get("https")
+    if proxy and host and not proxy_bypass(host):
+        parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        return parsed.hostname, parsed.port or 80
+    return host, 443
+
+
+def _reachable(address: tuple[str | None, int]) -> bool:
+    """Whether the address answers within a few seconds; in a thread, since a name lookup ignores timeouts."""
+    if not address[0]:
         return False
     answer = []
 
     def connect():
         try:
-            socket.create_connection((host, 443), timeout=_CONNECT_SECONDS).close()
+            socket.create_connection(address, timeout=_CONNECT_SECONDS).close()
             answer.append(True)
         except OSError:
             pass
