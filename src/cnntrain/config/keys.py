@@ -146,11 +146,11 @@ def validate_section(section: str, values: dict, source: str, lines: dict) -> di
         resolved[key] = spec.check(_copy(value), where(key))
     if section == "data":
         _check_image_size(resolved["image_size"], source)
-        _check_statistics(resolved, source)
+        _check_statistics(resolved, where)
     if section == "train":
         _check_class_weights(resolved["class_weights"], where("class_weights"))
         _check_plateau(resolved, source)
-        _check_freeze(resolved["freeze"], source)
+        _check_freeze(resolved["freeze"], where("freeze"))
     return resolved
 
 
@@ -189,25 +189,25 @@ def _check_image_size(size, source: str) -> None:
                           f"got {size!r}")
 
 
-def _check_statistics(data: dict, source: str) -> None:
+def _check_statistics(data: dict, where) -> None:
     mean, std = data["mean"], data["std"]
     if (mean is None) != (std is None):
-        raise ConfigError(f"{source}: data.mean and data.std go together; give both or neither")
+        raise ConfigError(f"{where('mean' if mean is not None else 'std')}: data.mean and data.std go together; "
+                          "give both or neither")
     for key, values, low in (("mean", mean, -math.inf), ("std", std, 0.0)):
         if values is None:
             continue
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
         if not numbers or len(values) != data["channels"] or not all(v > low for v in values):
             what = "positive numbers" if key == "std" else "numbers"
-            raise ConfigError(f"{source}: data.{key} must be a list of {data['channels']} {what} (one per channel, "
+            raise ConfigError(f"{where(key)}: must be a list of {data['channels']} {what} (one per channel, "
                               f"on the 0-1 scale), got {values!r}")
 
 
-def _check_freeze(freeze, source: str) -> None:
+def _check_freeze(freeze, where: str) -> None:
     if isinstance(freeze, dict):
         count = freeze.get("all_but_last")
         if list(freeze) != ["all_but_last"] or not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ConfigError(f"{source}: train.freeze as a mapping is {{all_but_last: N}} with N >= 0, "
-                              f"got {freeze!r}")
+            raise ConfigError(f"{where}: as a mapping it is {{all_but_last: N}} with N >= 0, got {freeze!r}")
     elif not all(isinstance(name, str) and name for name in freeze):
-        raise ConfigError(f"{source}: train.freeze must list layer names, e.g. [conv1, bn1, layer1], got {freeze!r}")
+        raise ConfigError(f"{where}: must list layer names, e.g. [conv1, bn1, layer1], got {freeze!r}")
