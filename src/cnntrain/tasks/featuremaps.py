@@ -50,6 +50,7 @@ class Subject:
     normalization: str  # in words, for the report
     run_dir: Path | None  # the checkpoint's run directory; None for a bare config
     step: int  # the checkpoint's epoch (0 untrained): the TensorBoard step
+    classes: list | None = None  # the checkpoint's class names; None for a bare config
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _trained_subject(checkpoint, image, overrides, sample: bool) -> tuple[Subjec
     mean, std = _numbers(trained.normalizer.mean), _numbers(trained.normalizer.std)
     subject = Subject(trained.config, trained.model, layers, trained.normalizer,
                       f"the checkpoint's: (pixels / 255 - mean) / std, mean {mean}, std {std}",
-                      run_dir_of_checkpoint(trained.path).path, trained.epoch or 0)
+                      run_dir_of_checkpoint(trained.path).path, trained.epoch or 0, trained.classes)
     return subject, pixels
 
 
