@@ -52,7 +52,7 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
     name = Path(image).name if image is not None else f"{subject.config.data['dataset']}-test-0.png"
     x, outputs = _run(subject, pixels)
     modules = list(subject.model.children())
-    up_close = _up_close(subject.layers, modules, outputs, layers)
+    up_close = _up_close(subject.layers, modules, [x, *outputs], layers)
     arrays = {"input": page.float_b64(x)}
     data = {
         "model": subject.config.name, "image": name, "normalization": subject.normalization,
@@ -82,17 +82,18 @@ def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list]:
     return x[0].numpy(), [captured[n][0].numpy().astype(np.float32) for n in names]
 
 
-def _up_close(infos: list, modules: list, outputs: list, refs) -> set:
-    """Names of the layers shown up close: those asked for, or in model order while the budget lasts."""
+def _up_close(infos: list, modules: list, maps: list, refs) -> set:
+    """Names of the layers shown up close: those asked for, or in model order while the budget lasts.
+    `maps` holds the input, then every layer's output."""
     refs = [r.strip() for ref in refs or [] for r in str(ref).split(",") if r.strip()]
     if refs:
         return {info.name for info in select_layers(infos, refs)}
     chosen, spent = set(), 0
-    for i, (info, module, output) in enumerate(zip(infos, modules, outputs)):
+    for info, module, before, output in zip(infos, modules, maps, maps[1:]):
         if output.ndim < 2:
             continue
-        cost = output.size + (4 * (output.size + outputs[i - 1].size if i else output.size)
-                              if _computes(module, output.ndim - 1) else 0)
+        # its 8-bit map, and the float32 input and output that the page computes with
+        cost = output.size + (4 * (before.size + output.size) if _computes(module, output.ndim - 1) else 0)
         if spent + cost > UP_CLOSE_BYTES:
             break
         chosen.add(info.name)

@@ -148,13 +148,13 @@ function card(i, title, type, shape, params) {
   if (isSpatial(entry)) {
     const thumbs = el("div", { class: "thumbs" });
     entry.thumbCanvases = [];
-    for (let c = 0; c < entry.thumbs.c; c++) {
+    for (let c = 0; c < (i < 0 && INPUT.rgb ? 1 : entry.thumbs.c); c++) {
       const canvas = el("canvas", { title: `channel ${c}` });
       entry.thumbCanvases.push(canvas);
       thumbs.append(canvas);
     }
     node.append(thumbs);
-    const channels = shape[0];
+    const channels = i < 0 && INPUT.rgb ? 1 : shape[0];
     if (channels > entry.thumbs.c) node.append(el("div", { class: "more", text: `+ ${channels - entry.thumbs.c} more channels` }));
     drawThumbs(i);
   }
@@ -170,7 +170,10 @@ function drawThumbs(i) {
   const factor = dhw(entry.out_shape || entry.shape)[2] / entry.thumbs.w;
   const d = depthOf(entry);
   entry.thumbCanvases.forEach((canvas, c) => {
-    const scale = paint(canvas, entry.thumbs, c, d, 40, i < 0);
+    // a colour image shows as itself; its boxes are then in true pixels
+    const rgb = i < 0 && INPUT.rgbImage;
+    const scale = rgb ? paintRgb(canvas, 48) : paint(canvas, entry.thumbs, c, d, 40, i < 0);
+    if (rgb) { strokeBox(canvas, S.boxes[i], scale, 1, "#ffb000", d); return; }
     strokeBox(canvas, S.boxes[i], scale, factor, "#ffb000", d);
     if (S.winner && S.winner.layer === i && S.winner.c === c) strokeBox(canvas, S.winner.box, scale, factor, "#e4572e", d);
   });

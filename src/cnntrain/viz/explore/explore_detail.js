@@ -79,7 +79,7 @@ function convDetail(box, e, c, pos, where) {
       "multiply element by element, add everything up, add the bias. Hatched cells are zero padding." }), tables);
   if (perGroup > MAX_CHANNEL_TABLES) box.append(channelSums(sums, group * perGroup));
   box.append(el("p", { class: "result" },
-    `\u03a3 over ${perGroup} channel(s) = ${num(total - bias)}, + bias ${num(bias)} = `,
+    `\u03a3 over ${perGroup} channel(s) = ${num(total - bias)}` + (cv.bias_key ? `, + bias ${num(bias)} = ` : " (this layer has no bias) = "),
     el("span", { class: "num", id: "conv-sum", "data-value": String(total), text: num(total) }),
     el("br"), "the model computed ",
     el("span", { class: "num", id: "model-value", "data-value": String(model), text: num(model) }),

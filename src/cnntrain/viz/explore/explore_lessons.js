@@ -90,7 +90,7 @@ function buildSlide() {
   play.addEventListener("click", () => {
     if (!state.playing && state.n >= total - 1) reset();
     state.playing = !state.playing;
-    play.textContent = state.playing ? "\u23f8 pause" : "\u25b6 play";
+    play.textContent = state.playing ? "\u275a\u275a pause" : "\u25b6 play";
     if (state.playing) requestAnimationFrame(frame);
   });
   channel.addEventListener("change", () => { state.c = Number(channel.value); reset(); });
@@ -121,7 +121,7 @@ function buildPlayground() {
   el("div", {}, el("label", {}, "layer ", select)), controls,
   el("div", { class: "pg-wrap" },
     el("div", {}, el("p", {}, "output size: ", el("span", { id: "pg-out" })), el("p", { class: "formula", id: "pg-formula" }),
-      el("p", { id: "pg-note", class: "muted" }), el("canvas", { id: "pg-grid" }),
+      el("p", { id: "pg-note", class: "muted" }), el("canvas", { id: "pg-grid" }), el("div", { id: "pg-grid-note", class: "muted" }),
       el("p", { class: "muted", text: "Grey hatched: padding. Orange: the kernel at its first position (its taps, with dilation). " +
         "Dots: where each window starts. Red: pixels no window reaches." })),
     el("div", {}, el("h3", { text: "The rest of the network" }), el("table", { class: "plain", id: "pg-ripple" }))));
@@ -228,11 +228,12 @@ function playgroundNote(sizes, k, s, p, d, shape, poolPadding) {
 }
 
 function drawGrid(sizes, k, s, p, d, shape) {
-  const canvas = $("pg-grid"), cap = 40;
+  const canvas = $("pg-grid"), cap = 24; // a corner of a big input is enough to see the pattern
   const h = sizes.length > 1 ? sizes[sizes.length - 2] : 1, w = sizes[sizes.length - 1];
   const ph = sizes.length > 1 ? p : 0;
   const rows = Math.min(h + 2 * ph, cap), cols = Math.min(w + 2 * p, cap);
-  const cell = Math.max(6, Math.min(22, Math.floor(380 / cols)));
+  const cell = Math.max(8, Math.min(22, Math.floor(380 / cols)));
+  $("pg-grid-note").textContent = rows < h + 2 * ph || cols < w + 2 * p ? `(the top-left ${rows} \u00d7 ${cols} cells of ${h + 2 * ph} \u00d7 ${w + 2 * p})` : "";
   canvas.width = cols * cell + 1; canvas.height = rows * cell + 1;
   const ctx = canvas.getContext("2d");
   const outH = shape.invalid ? 0 : (sizes.length > 1 ? shape[shape.length - 2] : 1), outW = shape.invalid ? 0 : shape[shape.length - 1];
