@@ -60,7 +60,8 @@ def test_cli_writes_the_page_and_says_its_size(small, tmp_path, cli):
     np.testing.assert_allclose(floats(data, "input"), pixels.ravel() / 255, atol=1e-6)  # --config: pixels / 255
     conv2 = data["layers"][3]
     assert conv2["conv"]["k"] == [3, 3] and conv2["in_key"] == "out2" and conv2["rf"] == [8, 8]
-    assert conv2["dense"]["dense"] == f"{(4 * 6 * 6) * (5 * 4 * 4):,}" and conv2["dense"]["conv"] == f"{5 * 4 * 9:,}"
+    assert [c["name"] for c in data["why"]] == ["conv1", "conv2"]
+    assert data["why"][1]["dense"] == f"{(4 * 6 * 6) * (5 * 4 * 4):,}" and data["why"][1]["conv"] == f"{5 * 4 * 9:,}"
     assert len(data["prediction"]["top"]) == 3
 
 
@@ -129,3 +130,37 @@ def test_mistakes_are_one_line(small, tmp_path, cli, args, message):
     extra = ["--config", config, "--image", image] if args else []
     code, _, err = cli("explore", *extra, *args, "--out", tmp_path / "o")
     assert code == 2 and message in err and "Traceback" not in err
+
+
+RESIDUAL = """
+name: res
+data: {dataset: shapes, channels: 1, image_size: 16, num_classes: 2}
+model:
+  layers:
+    - conv2d: {name: stem, out_channels: 4, kernel_size: 3, padding: 1}
+    - residual:
+        name: block
+        body:
+          - conv2d: {out_channels: 6, kernel_size: 3, stride: 2, padding: 1}
+          - relu
+          - conv2d: {out_channels: 6, kernel_size: 3, padding: 1}
+        shortcut: auto
+    - adaptiveavgpool2d: 1
+    - flatten
+    - linear: num_classes
+"""
+
+
+def test_blocks_get_receptive_fields_and_inner_convs_count(write_config, small, tmp_path):
+    from cnntrain.tasks.explore import explore
+
+    _, image = small
+    result = explore(image, config=write_config(RESIDUAL, "res.yaml"), out=tmp_path / "o")
+    data = page_data(result.html)
+    block = data["layers"][1]
+    # stem (k3 s1 p1), then the body's k3 s2 p1 and k3 s1 p1: offset 1 + 1*1 + 1*2, field 3 + 2 + 2*2
+    assert (block["rf"], block["jump"], block["offset"]) == ([9, 9], [2, 2], [4, 4])
+    assert data["layers"][2]["rf"] is None  # after a global pool every output sees everything
+    why = {c["name"]: c for c in data["why"]}
+    assert list(why) == ["stem", "block.body.0", "block.body.2", "block.shortcut.0"]
+    assert why["block.body.2"]["dense"] == f"{(6 * 8 * 8) ** 2:,}" and why["block.body.2"]["conv"] == f"{6 * 6 * 9:,}"

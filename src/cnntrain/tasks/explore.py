@@ -50,7 +50,7 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
     subject, pixels = load_subject(checkpoint=checkpoint, config=config, image=image, overrides=overrides,
                                    sample=True)
     name = Path(image).name if image is not None else f"{subject.config.data['dataset']}-test-0.png"
-    x, outputs = _run(subject, pixels)
+    x, outputs, convs = _run(subject, pixels)
     modules = list(subject.model.children())
     up_close = _up_close(subject.layers, modules, [x, *outputs], layers)
     arrays = {"input": page.float_b64(x)}
@@ -58,7 +58,7 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
         "model": subject.config.name, "image": name, "normalization": subject.normalization,
         "colormap": page.colormap(), "input": _input_entry(pixels),
         "layers": _layer_entries(subject.layers, modules, outputs, up_close, arrays),
-        "prediction": _prediction(outputs[-1], subject.classes), "arrays": arrays,
+        "prediction": _prediction(outputs[-1], subject.classes), "arrays": arrays, "why": convs,
     }
     out_dir = Path(out) if out is not None else _default_out(subject, Path(name))
     html = page.write_explore_html(out_dir / "explore.html", title=f"Explore {subject.config.name}: {name}", data=data)
@@ -69,17 +69,30 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
                          tuple(top) if top else None)
 
 
-def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list]:
-    """(the standardised input (C, *spatial), every top-level layer's output for it), float32."""
+def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list, list]:
+    """(the standardised input (C, *spatial), every top-level layer's output for it (float32), and every
+    conv layer's weights against a fully connected layer's, blocks' inner convs included, in run order)."""
     x = torch.from_numpy(np.array(pixels))[None]  # (1, C, *spatial); a copy: decoded arrays are read-only
     x = subject.normalizer.to("cpu", x.dim() - 2)(x).float()
     names = [info.name for info in subject.layers]
+    convs, handles = [], []
+    for name, module in subject.model.named_modules():
+        if described.is_conv(module):
+            def hook(module, inputs, output, name=name):
+                convs.append({"name": name, "in_shape": list(inputs[0].shape[1:]), "out_shape": list(output.shape[1:]),
+                              **described.dense_comparison(inputs[0].shape[1:], output.shape[1:],
+                                                           module.weight.numel())})
+
+            handles.append(module.register_forward_hook(hook))
     try:
         captured = capture(subject.model, x, names)
     except RuntimeError as err:
         raise CnntrainError(f"the model cannot take this input of {' x '.join(map(str, pixels.shape))}: "
                             f"{str(err).splitlines()[0]}") from None
-    return x[0].numpy(), [captured[n][0].numpy().astype(np.float32) for n in names]
+    finally:
+        for handle in handles:
+            handle.remove()
+    return x[0].numpy(), [captured[n][0].numpy().astype(np.float32) for n in names], convs
 
 
 def _up_close(infos: list, modules: list, maps: list, refs) -> set:
@@ -137,8 +150,6 @@ def _layer_entries(infos: list, modules: list, outputs: list, up_close: set, arr
             "own": None if own is None else [list(part) for part in own],
             "rule": described.shape_rule(module, dims), "up_close": info.name in up_close,
         }
-        if described.is_conv(module):
-            entry["dense"] = described.dense_comparison(info.in_shape, output.shape, module.weight.numel())
         if output.ndim >= 2:
             entry.update(_maps(output, info.name in up_close))
         if info.name in up_close:

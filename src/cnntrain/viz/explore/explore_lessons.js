@@ -297,21 +297,22 @@ function renderRipple(L, rule, shape) {
 
 function buildWhy() {
   const body = $("why-body");
-  const convs = LAYERS.filter((e) => e.dense);
+  const convs = DATA.why;
   body.append(el("p", { text: `A fully connected layer gives every output its own weight for every input: a 256\u00d7256 image into just ` +
     `100 units is a ${grouped(256 * 256)} \u00d7 100 = ${grouped(256 * 256 * 100)} weight matrix. A convolution reuses one small ` +
-    "filter at every position, so its weight count does not grow with the image. For this model's conv layers:" }));
+    "filter at every position, so its weight count does not grow with the image. This model's conv layers, each against a " +
+    "fully connected layer from the same input to the same output size:" }));
   if (!convs.length) { body.append(el("p", { class: "muted", text: "This model has no conv layer." })); return; }
   const table = el("table", { class: "plain", id: "why-table" },
-    el("tr", {}, ...["layer", "input \u2192 output", "conv weights", "fully connected weights (inputs \u00d7 outputs)", "times more"].map((t) => el("th", { text: t }))));
-  for (const e of convs) {
-    table.append(el("tr", { "data-layer": e.name }, el("td", { text: `#${e.index} ${e.name}` }),
-      el("td", { class: "num", text: `${shapeText(e.in_shape)} \u2192 ${shapeText(e.out_shape)}` }),
-      el("td", { class: "num big-number", text: e.dense.conv }),
-      el("td", { class: "num", text: `${e.dense.inputs} \u00d7 ${e.dense.outputs} = ${e.dense.dense}` }),
-      el("td", { class: "num", text: `${e.dense.ratio}\u00d7` })));
+    el("tr", {}, ...["conv layer", "input \u2192 output", "conv weights", "fully connected weights (inputs \u00d7 outputs)", "times more"].map((t) => el("th", { text: t }))));
+  for (const c of convs) {
+    table.append(el("tr", { "data-layer": c.name }, el("td", { text: c.name }),
+      el("td", { class: "num", text: `${shapeText(c.in_shape)} \u2192 ${shapeText(c.out_shape)}` }),
+      el("td", { class: "num big-number", text: c.conv }),
+      el("td", { class: "num", text: `${c.inputs} \u00d7 ${c.outputs} = ${c.dense}` }),
+      el("td", { class: "num", text: `${c.ratio}\u00d7` })));
   }
-  body.append(table);
+  body.append(convs.length > 8 ? el("details", { open: "" }, el("summary", { text: `all ${convs.length} conv layers, blocks' inner layers included` }), table) : table);
 }
 
 boot();
