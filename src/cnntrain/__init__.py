@@ -29,6 +29,7 @@ _API = {
     "export": "cnntrain.tasks.export",
     "compare": "cnntrain.tasks.compare",
     "featuremaps": "cnntrain.tasks.featuremaps",
+    "explore": "cnntrain.tasks.explore",
     "CnntrainError": "cnntrain.errors",
 }
 

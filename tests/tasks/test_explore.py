@@ -56,7 +56,7 @@ def test_cli_writes_the_page_and_says_its_size(small, tmp_path, cli):
     assert [e["name"] for e in data["layers"]] == [info.name for info in subject.layers]
     assert [e["out_shape"] for e in data["layers"]] == [list(info.out_shape) for info in subject.layers]
     # the numbers the browser computes with are the model's own
-    np.testing.assert_array_equal(floats(data, "w0"), subject.model[0].weight.detach().numpy().ravel())
+    np.testing.assert_array_equal(floats(data, "w:conv1"), subject.model[0].weight.detach().numpy().ravel())
     np.testing.assert_allclose(floats(data, "input"), pixels.ravel() / 255, atol=1e-6)  # --config: pixels / 255
     conv2 = data["layers"][3]
     assert conv2["conv"]["k"] == [3, 3] and conv2["in_key"] == "out2" and conv2["rf"] == [8, 8]
@@ -164,3 +164,7 @@ def test_blocks_get_receptive_fields_and_inner_convs_count(write_config, small, 
     why = {c["name"]: c for c in data["why"]}
     assert list(why) == ["stem", "block.body.0", "block.body.2", "block.shortcut.0"]
     assert why["block.body.2"]["dense"] == f"{(6 * 8 * 8) ** 2:,}" and why["block.body.2"]["conv"] == f"{6 * 6 * 9:,}"
+    narrow = explore(image, config=write_config(RESIDUAL, "res.yaml"), out=tmp_path / "n", layers=["block.body.2,0"])
+    assert narrow.up_close == ["stem", "block.body.2"]
+    inner = {e["name"]: e for e in page_data(narrow.html)["inner"]}
+    assert inner["block.body.2"]["conv"]["k"] == [3, 3] and "conv" not in inner["block.body.0"]

@@ -84,6 +84,25 @@ def page_2d(tmp_path_factory):
     return _explore(folder, NET_2D, image, ".png")
 
 
+RESIDUAL = """
+name: res
+data: {dataset: shapes, channels: 1, image_size: 16, num_classes: 2}
+model:
+  layers:
+    - conv2d: {name: stem, out_channels: 3, kernel_size: 3, padding: 1}
+    - residual:
+        name: block
+        body:
+          - conv2d: {out_channels: 4, kernel_size: 3, stride: 2, padding: 1}
+          - relu
+          - conv2d: {out_channels: 4, kernel_size: 3, padding: 1}
+        shortcut: auto
+    - adaptiveavgpool2d: 1
+    - flatten
+    - linear: num_classes
+"""
+
+
 def _ready(page, path):
     page.open(path)
     deadline = time.time() + 30
@@ -93,9 +112,13 @@ def _ready(page, path):
     return page.driver
 
 
-def _click(driver, layer: int, channel: int, y: int, x: int, depth: int | None = None):
-    """Select the layer's card and channel, then click the pixel's centre on the big map, as a user would."""
-    driver.find_element(By.ID, f"card-{layer}").click()
+def _click(driver, layer, channel: int, y: int, x: int, depth: int | None = None):
+    """Select the layer's card (and for (card, name), the conv layer of that name inside its block) and the
+    channel, then click the pixel's centre on the big map, as a user would."""
+    card, inner = layer if isinstance(layer, tuple) else (layer, None)
+    driver.find_element(By.ID, f"card-{card}").click()
+    if inner is not None:
+        driver.find_element(By.CSS_SELECTOR, f'#closeup-head button[data-layer="{inner}"]').click()
     driver.find_element(By.CSS_SELECTOR, f'#channels canvas[data-channel="{channel}"]').click()
     if depth is not None:
         driver.execute_script("const s = document.getElementById('depth'); s.value = arguments[0];"
@@ -220,3 +243,26 @@ def test_1d_and_3d_models(page, tmp_path, text, shape, depth):
     assert _value(driver, "conv-sum") == pytest.approx(expected, rel=1e-4, abs=1e-5)
     assert driver.find_element(By.ID, "depth-row").is_displayed() == (depth is not None)
     assert page.console_errors() == [] and page.network_urls() == [] and page.broken_images() == []
+
+
+def test_conv_layers_inside_a_block(page, tmp_path):
+    image = np.random.default_rng(2).integers(0, 256, (16, 16), dtype=np.uint8)
+    result, subject, _ = _explore(tmp_path, RESIDUAL, image, ".png")
+    inner = {}  # what the block's inner convs computed, by a hook here
+    hooks = [subject.model.get_submodule(name).register_forward_hook(
+        lambda _m, _i, out, name=name: inner.__setitem__(name, out[0])) for name in ("block.body.0", "block.body.2",
+                                                                                    "block.shortcut.0")]
+    x = subject.normalizer.to("cpu", 2)(torch.from_numpy(image)[None, None]).float()
+    with torch.no_grad():
+        subject.model(x)
+    for hook in hooks:
+        hook.remove()
+    driver = _ready(page, result.html)
+    # stem k3 s1 p1; body.0 k3 s2 p1; body.2 k3 s1 p1; shortcut.0 k1 s2 p0: (offset, jump, field) by hand
+    for name, offset, field in (("block.body.0", 2, 5), ("block.body.2", 4, 9), ("block.shortcut.0", 1, 3)):
+        _click(driver, (1, name), 2, 3, 5)
+        box = driver.find_element(By.ID, "rf-box")
+        assert box.get_attribute("data-lo") == f"{3 * 2 - offset},{5 * 2 - offset}", name
+        assert box.get_attribute("data-hi") == f"{3 * 2 - offset + field - 1},{5 * 2 - offset + field - 1}", name
+        assert _value(driver, "conv-sum") == pytest.approx(float(inner[name][2, 3, 5]), rel=1e-4, abs=1e-5)
+    assert page.console_errors() == []

@@ -9,7 +9,7 @@ The page (viz/explore_page.py) shows every top-level layer as a strip of channel
 layers shown "up close" also carry their full-resolution maps and, for conv and pool layers, the
 float32 inputs, weights and outputs the browser redoes the layer's arithmetic with. Those numbers are
 what makes a page big, so by default layers are taken up close in model order until UP_CLOSE_BYTES
-is spent; `layers` picks them instead.
+is spent (a layer too big is passed over for smaller ones after it); `layers` picks them instead.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cnntrain.tasks import explore_layers as described
 from cnntrain.tasks.featuremaps import load_subject
 from cnntrain.viz import explore_page as page
 
-UP_CLOSE_BYTES = 16_000_000  # raw bytes of maps and float32 numbers taken up close by default
+UP_CLOSE_BYTES = 12_000_000  # raw bytes of maps and float32 numbers taken up close by default
 THUMB_SIZE = 40  # pixels a side, at most, of a channel in the strip
 THUMB_CHANNELS = 8  # channels per layer in the strip
 TOP_CLASSES = 10
@@ -43,6 +43,16 @@ class ExploreResult:
     prediction: tuple | None = None  # (class, probability) of the top class
 
 
+@dataclass
+class Conv:
+    """A conv layer anywhere in the model (blocks' inner layers too) and what it saw and made, (C, *spatial)."""
+
+    name: str  # qualified: conv1, or layer1.0.0.body.0 inside blocks
+    module: torch.nn.Module
+    input: np.ndarray
+    output: np.ndarray
+
+
 def explore(image: str | Path | None = None, *, checkpoint=None, config=None, layers: list[str] | None = None,
             out: str | Path | None = None, overrides=()) -> ExploreResult:
     """Run one image (default: the first test image of the config's data) through the model and write
@@ -52,26 +62,31 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
     name = Path(image).name if image is not None else f"{subject.config.data['dataset']}-test-0.png"
     x, outputs, convs = _run(subject, pixels)
     modules = list(subject.model.children())
-    up_close = _up_close(subject.layers, modules, [x, *outputs], layers)
+    inner = [conv for conv in convs if "." in conv.name]  # top-level names never hold a dot
+    up_close = _up_close(subject.layers, modules, [x, *outputs], inner, layers)
     arrays = {"input": page.float_b64(x)}
+    prefixes = _prefixes(subject.layers, modules, pixels.ndim - 1)
     data = {
         "model": subject.config.name, "image": name, "normalization": subject.normalization,
         "colormap": page.colormap(), "input": _input_entry(pixels),
-        "layers": _layer_entries(subject.layers, modules, outputs, up_close, arrays),
-        "prediction": _prediction(outputs[-1], subject.classes), "arrays": arrays, "why": convs,
+        "layers": _layer_entries(subject.layers, modules, outputs, prefixes, up_close, arrays),
+        "inner": [_inner_entry(conv, subject, prefixes, conv.name in up_close, arrays) for conv in inner],
+        "prediction": _prediction(outputs[-1], subject.classes), "arrays": arrays,
+        "why": [{"name": c.name, "in_shape": list(c.input.shape), "out_shape": list(c.output.shape),
+                 **described.dense_comparison(c.input.shape, c.output.shape, c.module.weight.numel())} for c in convs],
     }
     out_dir = Path(out) if out is not None else _default_out(subject, Path(name))
     html = page.write_explore_html(out_dir / "explore.html", title=f"Explore {subject.config.name}: {name}", data=data)
-    left_out = [info.name for info, o in zip(subject.layers, outputs) if o.ndim >= 2 and info.name not in up_close]
+    shown = [(info.name, o) for info, o in zip(subject.layers, outputs)] + [(c.name, c.output) for c in inner]
     top = data["prediction"]["top"][0] if data["prediction"] else None
     return ExploreResult(html, html.stat().st_size, name, subject.normalization,
-                         [info.name for info in subject.layers if info.name in up_close], left_out,
-                         tuple(top) if top else None)
+                         [n for n, _ in shown if n in up_close],
+                         [n for n, o in shown if o.ndim >= 2 and n not in up_close], tuple(top) if top else None)
 
 
 def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list, list]:
-    """(the standardised input (C, *spatial), every top-level layer's output for it (float32), and every
-    conv layer's weights against a fully connected layer's, blocks' inner convs included, in run order)."""
+    """(the standardised input (C, *spatial), every top-level layer's output for it, every conv layer in run
+    order, blocks' inner ones included), all float32."""
     x = torch.from_numpy(np.array(pixels))[None]  # (1, C, *spatial); a copy: decoded arrays are read-only
     x = subject.normalizer.to("cpu", x.dim() - 2)(x).float()
     names = [info.name for info in subject.layers]
@@ -79,9 +94,7 @@ def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list, list]:
     for name, module in subject.model.named_modules():
         if described.is_conv(module):
             def hook(module, inputs, output, name=name):
-                convs.append({"name": name, "in_shape": list(inputs[0].shape[1:]), "out_shape": list(output.shape[1:]),
-                              **described.dense_comparison(inputs[0].shape[1:], output.shape[1:],
-                                                           module.weight.numel())})
+                convs.append(Conv(name, module, _array(inputs[0]), _array(output)))
 
             handles.append(module.register_forward_hook(hook))
     try:
@@ -92,24 +105,34 @@ def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list, list]:
     finally:
         for handle in handles:
             handle.remove()
-    return x[0].numpy(), [captured[n][0].numpy().astype(np.float32) for n in names], convs
+    return x[0].numpy(), [_array(captured[n]) for n in names], convs
 
 
-def _up_close(infos: list, modules: list, maps: list, refs) -> set:
-    """Names of the layers shown up close: those asked for, or in model order while the budget lasts.
-    `maps` holds the input, then every layer's output."""
+def _array(batch: torch.Tensor) -> np.ndarray:
+    return batch[0].detach().float().cpu().numpy().copy()  # a copy: a later layer may work in place
+
+
+def _up_close(infos: list, modules: list, maps: list, inner: list, refs) -> set:
+    """Names of the layers shown up close: those asked for, or in model order (blocks' inner conv layers
+    last), each that still fits the budget. `maps` holds the input, then every top-level layer's output."""
     refs = [r.strip() for ref in refs or [] for r in str(ref).split(",") if r.strip()]
+    inner_names = {conv.name for conv in inner}
     if refs:
-        return {info.name for info in select_layers(infos, refs)}
+        top = [ref for ref in refs if ref not in inner_names]
+        chosen = {info.name for info in select_layers(infos, top)} if top else set()
+        return chosen | (set(refs) & inner_names)
+    candidates = [(info.name, module, before, output)
+                  for info, module, before, output in zip(infos, modules, maps, maps[1:])]
+    candidates += [(conv.name, conv.module, conv.input, conv.output) for conv in inner]
     chosen, spent = set(), 0
-    for info, module, before, output in zip(infos, modules, maps, maps[1:]):
+    for name, module, before, output in candidates:
         if output.ndim < 2:
             continue
         # its 8-bit map, and the float32 input and output that the page computes with
         cost = output.size + (4 * (before.size + output.size) if _computes(module, output.ndim - 1) else 0)
         if spent + cost > UP_CLOSE_BYTES:
-            break
-        chosen.add(info.name)
+            continue  # a later, smaller layer may still fit
+        chosen.add(name)
         spent += cost
     return chosen
 
@@ -132,30 +155,57 @@ def _thumb_tiles(tiles: np.ndarray) -> np.ndarray:
     return page.shrink(tiles[:THUMB_CHANNELS], factor)
 
 
-def _layer_entries(infos: list, modules: list, outputs: list, up_close: set, arrays: dict) -> list:
-    entries, so_far = [], None
-    dims = len(infos[0].in_shape) - 1 if infos else 0
-    so_far = described.identity(dims)
-    for i, (info, module, output) in enumerate(zip(infos, modules, outputs)):
-        own = described.geometry(module, dims)
-        so_far = described.compose(so_far, own)
+def _prefixes(infos: list, modules: list, dims: int) -> list:
+    """The window (kernel, stride, offset) of each top-level layer's output in the input; None where unknown."""
+    prefixes, so_far = [], described.identity(dims)
+    for info, module in zip(infos, modules):
+        so_far = described.compose(so_far, described.geometry(module, dims))
         if so_far is not None and (info.receptive_field is None or tuple(so_far[0]) != tuple(info.receptive_field)):
             so_far = None  # the builder's arithmetic and the modules disagree: show no box rather than a wrong one
-        entry = {
-            "index": info.index, "name": info.name, "type": info.type, "in_shape": list(info.in_shape),
-            "out_shape": list(output.shape), "params": info.params,
-            "rf": None if so_far is None else list(info.receptive_field),
-            "jump": None if so_far is None else list(info.jump),
-            "offset": None if so_far is None else list(so_far[2]),
-            "own": None if own is None else [list(part) for part in own],
-            "rule": described.shape_rule(module, dims), "up_close": info.name in up_close,
-        }
+        prefixes.append(so_far)
+    return prefixes
+
+
+def _field(geometry) -> dict:
+    """Receptive field, jump and offset of a layer's outputs in the input, as the page reads them."""
+    if geometry is None:
+        return {"rf": None, "jump": None, "offset": None}
+    return {"rf": list(geometry[0]), "jump": list(geometry[1]), "offset": list(geometry[2])}
+
+
+def _layer_entries(infos: list, modules: list, outputs: list, prefixes: list, up_close: set, arrays: dict) -> list:
+    entries = []
+    dims = len(infos[0].in_shape) - 1 if infos else 0
+    for i, (info, module, output) in enumerate(zip(infos, modules, outputs)):
+        entry = {"index": info.index, "name": info.name, "type": info.type, "in_shape": list(info.in_shape),
+                 "out_shape": list(output.shape), "params": info.params, **_field(prefixes[i]),
+                 "rule": described.shape_rule(module, dims), "up_close": info.name in up_close}
         if output.ndim >= 2:
             entry.update(_maps(output, info.name in up_close))
         if info.name in up_close:
-            entry.update(_arithmetic(i, module, output, outputs, arrays, dims))
+            before = ("input", None) if i == 0 else (f"out{i - 1}", outputs[i - 1])
+            entry.update(_arithmetic(module, info.name, before, (f"out{i}", output), arrays, dims))
         entries.append(entry)
     return entries
+
+
+def _inner_entry(conv: Conv, subject, prefixes: list, up_close: bool, arrays: dict) -> dict:
+    """A conv layer inside a block: its window composed through the layers before its block and, inside
+    the block, the layers before it."""
+    top, *path = conv.name.split(".")
+    i = next(k for k, info in enumerate(subject.layers) if info.name == top)
+    dims = conv.output.ndim - 1
+    start = described.identity(dims) if i == 0 else prefixes[i - 1]
+    inside = described.geometry_before(subject.model.get_submodule(top), path, dims)
+    geometry = described.compose(described.compose(start, inside), described.geometry(conv.module, dims))
+    entry = {"index": f"{subject.layers[i].index}/{'.'.join(path)}", "name": conv.name, "type": f"conv{dims}d",
+             "parent": i, "in_shape": list(conv.input.shape), "out_shape": list(conv.output.shape),
+             "params": sum(p.numel() for p in conv.module.parameters()), **_field(geometry), "up_close": up_close,
+             **_maps(conv.output, up_close)}
+    if up_close:
+        entry.update(_arithmetic(conv.module, conv.name, (f"in:{conv.name}", conv.input),
+                                 (f"out:{conv.name}", conv.output), arrays, dims))
+    return entry
 
 
 def _maps(output: np.ndarray, full: bool) -> dict:
@@ -166,22 +216,22 @@ def _maps(output: np.ndarray, full: bool) -> dict:
     return maps
 
 
-def _arithmetic(i: int, module, output: np.ndarray, outputs: list, arrays: dict, dims: int) -> dict:
-    """A conv or pool layer's settings and the keys of its float32 input, output and weights."""
+def _arithmetic(module, name: str, before: tuple, after: tuple, arrays: dict, dims: int) -> dict:
+    """A conv or pool layer's settings and the keys of its float32 input, output and weights; `before` and
+    `after` are (key, array) of its input and output (an array of None: already stored under its key)."""
     conv, pool = described.conv_settings(module, dims), described.pool_settings(module, dims)
     if conv is None and pool is None:
         return {}
-    in_key, out_key = ("input" if i == 0 else f"out{i - 1}"), f"out{i}"
-    if i:
-        arrays.setdefault(in_key, page.float_b64(outputs[i - 1]))
-    arrays.setdefault(out_key, page.float_b64(output))
-    found = {"in_key": in_key, "out_key": out_key}
+    for key, array in (before, after):
+        if array is not None:
+            arrays.setdefault(key, page.float_b64(array))
+    found = {"in_key": before[0], "out_key": after[0]}
     if conv is not None:
-        arrays[f"w{i}"] = page.float_b64(module.weight.detach().float().numpy())
-        conv["weight_key"] = f"w{i}"
+        conv["weight_key"] = f"w:{name}"
+        arrays[conv["weight_key"]] = page.float_b64(module.weight.detach().float().numpy())
         if module.bias is not None:
-            arrays[f"b{i}"] = page.float_b64(module.bias.detach().float().numpy())
-            conv["bias_key"] = f"b{i}"
+            conv["bias_key"] = f"b:{name}"
+            arrays[conv["bias_key"]] = page.float_b64(module.bias.detach().float().numpy())
         found["conv"] = conv
     else:
         found["pool"] = pool

@@ -64,6 +64,27 @@ def geometry(module: nn.Module, dims: int):
     return identity(dims)
 
 
+def geometry_before(module: nn.Module, path: list[str], dims: int):
+    """The window, in `module`'s input, of the input of its submodule at `path` (names, outermost first):
+    everything that runs before that submodule inside `module`. None where a container is not understood."""
+    if not path:
+        return identity(dims)
+    head, rest = path[0], path[1:]
+    child = module.get_submodule(head)
+    if isinstance(module, nn.Sequential):
+        before = []
+        for name, sibling in module.named_children():
+            if name == head:
+                break
+            before.append(geometry(sibling, dims))
+        return compose(compose_all(before, dims), geometry_before(child, rest, dims))
+    if isinstance(module, Residual):
+        # body and shortcut both start at the block's input; the activation follows the sum
+        start = geometry(module.body, dims) if head == "activation" else identity(dims)
+        return compose(start, geometry_before(child, rest, dims))
+    return None
+
+
 def identity(dims: int):
     return (1,) * dims, (1,) * dims, (0,) * dims
 

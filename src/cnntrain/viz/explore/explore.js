@@ -6,6 +6,7 @@
 
 const DATA = JSON.parse(document.getElementById("explore-data").textContent);
 const LAYERS = DATA.layers;
+const INNER = DATA.inner; // conv layers inside blocks: index LAYERS.length + k in layerAt
 const INPUT = DATA.input;
 const CMAP = DATA.colormap;
 const $ = (id) => document.getElementById(id);
@@ -35,7 +36,8 @@ function num(v) {
 const pad3 = (list, fill) => [...Array(3 - list.length).fill(fill), ...list];
 const dhw = (shape) => pad3(shape.slice(1), 1); // (C, *spatial) -> [D, H, W]
 const isSpatial = (entry) => Boolean(entry.thumbs);
-const layerAt = (i) => (i < 0 ? INPUT : LAYERS[i]);
+const layerAt = (i) => (i < 0 ? INPUT : i < LAYERS.length ? LAYERS[i] : INNER[i - LAYERS.length]);
+const indexOf = (name) => [...LAYERS, ...INNER].findIndex((e) => e.name === name);
 const dimsOf = (entry) => (entry.out_shape || entry.shape).length - 1;
 
 function bytesOf(b64) {
@@ -197,8 +199,9 @@ function predictionCard(prediction) {
 function selectLayer(i) {
   S.layer = i;
   S.channel = 0;
-  document.querySelectorAll(".card").forEach((c) => c.classList.toggle("selected", Number(c.dataset.layer) === i));
   const entry = layerAt(i);
+  const card = entry.parent === undefined ? i : entry.parent;
+  document.querySelectorAll(".card").forEach((c) => c.classList.toggle("selected", Number(c.dataset.layer) === card));
   const depth = dhw(entry.out_shape || entry.shape)[0];
   $("depth-row").hidden = depth === 1;
   $("depth").max = depth - 1;
@@ -216,13 +219,22 @@ function renderHead(i) {
       el("div", { class: "muted", text: `normalization: ${DATA.normalization}` }));
     return;
   }
-  const e = LAYERS[i];
+  const e = layerAt(i);
   head.append(el("div", { class: "big", text: `#${e.index} ${e.name} (${e.type}): ${shapeText(e.in_shape)} \u2192 ${shapeText(e.out_shape)}` }));
   const facts = [`${grouped(e.params)} parameters`];
   if (e.conv) facts.push(`kernel ${e.conv.k.join("\u00d7")}, stride ${e.conv.s.join("\u00d7")}, padding ${e.conv.p.join("\u00d7")}, dilation ${e.conv.d.join("\u00d7")}`);
   if (e.pool && e.pool.k) facts.push(`${e.pool.kind} pool: window ${e.pool.k.join("\u00d7")}, stride ${e.pool.s.join("\u00d7")}, padding ${e.pool.p.join("\u00d7")}`);
   if (e.rf) facts.push(`each output pixel sees ${e.rf.join("\u00d7")} input pixels (receptive field), neighbours ${e.jump.join("\u00d7")} apart`);
   head.append(el("div", { class: "muted", text: facts.join(" \u00b7 ") }));
+  const inside = INNER.map((c, k) => [c, LAYERS.length + k]).filter(([c]) => c.parent === i);
+  if (inside.length) {
+    head.append(el("div", { class: "inner" }, "conv layers inside this block: ", ...inside.map(([c, k]) =>
+      el("button", { class: "inner-button", "data-layer": c.name, text: c.name.split(".").slice(1).join("."), onclick: () => selectLayer(k) }))));
+  }
+  if (e.parent !== undefined) {
+    head.append(el("div", { class: "inner" }, "inside block ",
+      el("button", { class: "inner-button", text: `#${LAYERS[e.parent].index} ${LAYERS[e.parent].name}`, onclick: () => selectLayer(e.parent) })));
+  }
   if (!e.up_close) head.append(el("div", { class: "bad", text: `Only thumbnails of this layer are in the page (to keep it small); run cnntrain explore --layers ${e.name} to click its pixels.` }));
 }
 
@@ -274,7 +286,7 @@ function onMapClick(event) {
 
 // The receptive field of output (d, y, x) of layer L, in the input (-1) and every earlier layer.
 function receptiveBoxes(L, pos) {
-  const top = LAYERS[L], boxes = {};
+  const top = layerAt(L), boxes = {};
   if (!top || !top.rf) return boxes;
   const dims = top.rf.length;
   const at = pos.slice(3 - dims);
@@ -283,7 +295,7 @@ function receptiveBoxes(L, pos) {
     return { lo: pad3(lo, 0), hi: pad3(lo.map((v, i) => v + (top.rf[i] - rf[i]) / jump[i]), 0) };
   };
   boxes[-1] = span(Array(dims).fill(1), Array(dims).fill(1), Array(dims).fill(0));
-  for (let m = 0; m < L; m++) {
+  for (let m = 0; m < (top.parent === undefined ? L : top.parent); m++) {
     const e = LAYERS[m];
     if (e.rf && isSpatial(e)) boxes[m] = span(e.rf, e.jump, e.offset);
   }
@@ -349,7 +361,7 @@ function start() {
 
 async function boot() {
   const sprites = [INPUT.full, INPUT.thumbs];
-  for (const e of LAYERS) for (const s of [e.thumbs, e.full]) if (s) sprites.push(s);
+  for (const e of [...LAYERS, ...INNER]) for (const s of [e.thumbs, e.full]) if (s) sprites.push(s);
   await Promise.all(sprites.map(decodeSprite));
   if (INPUT.rgb) {
     INPUT.rgbImage = new Image();

@@ -10,7 +10,7 @@ function explain(L, c, d, y, x) {
   const box = $("explain");
   box.replaceChildren();
   if (L < 0) return;
-  const e = LAYERS[L];
+  const e = layerAt(L);
   const where = positionText(e, [d, y, x]);
   if (e.conv) convDetail(box, e, c, [d, y, x], where);
   else if (e.pool) poolDetail(box, L, e, c, [d, y, x], where);

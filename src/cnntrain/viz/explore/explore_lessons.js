@@ -306,7 +306,10 @@ function buildWhy() {
   const table = el("table", { class: "plain", id: "why-table" },
     el("tr", {}, ...["conv layer", "input \u2192 output", "conv weights", "fully connected weights (inputs \u00d7 outputs)", "times more"].map((t) => el("th", { text: t }))));
   for (const c of convs) {
-    table.append(el("tr", { "data-layer": c.name }, el("td", { text: c.name }),
+    const at = indexOf(c.name);
+    const look = at >= 0 && layerAt(at).up_close
+      ? el("button", { class: "inner-button", text: "up close", onclick: () => { selectLayer(at); $("closeup").scrollIntoView(); } }) : "";
+    table.append(el("tr", { "data-layer": c.name }, el("td", {}, c.name, " ", look),
       el("td", { class: "num", text: `${shapeText(c.in_shape)} \u2192 ${shapeText(c.out_shape)}` }),
       el("td", { class: "num big-number", text: c.conv }),
       el("td", { class: "num", text: `${c.inputs} \u00d7 ${c.outputs} = ${c.dense}` }),
