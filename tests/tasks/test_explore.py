@@ -81,7 +81,7 @@ def test_the_size_budget_keeps_big_models_small(small, tmp_path, monkeypatch):
 
     config, image = small
     whole = module.explore(image, config=config, out=tmp_path / "a")
-    monkeypatch.setattr(module, "UP_CLOSE_BYTES", 5_000)  # conv1 alone needs (3 + 4) * 144 floats + its map
+    monkeypatch.setattr(module, "UP_CLOSE_BYTES", 5_500)  # conv1 alone: (3 + 4) * 144 + 112 floats, its map
     narrow = module.explore(image, config=config, out=tmp_path / "b")
     assert whole.left_out == [] and narrow.up_close == ["conv1"] and narrow.size < whole.size
     assert narrow.left_out == ["relu_1", "maxpool2d_1", "conv2"]
@@ -124,6 +124,7 @@ def test_open_hands_the_page_to_the_browser(small, tmp_path, cli, monkeypatch):
 @pytest.mark.parametrize("args, message", [
     ([], "give --checkpoint CKPT"),
     (["--layers", "nope"], "no layer 'nope'; choose by name or index from: 0:conv1"),
+    (["--layers", "conv1.body.0"], "no conv layer 'conv1.body.0' inside a block; the conv layers inside blocks: "),
 ])
 def test_mistakes_are_one_line(small, tmp_path, cli, args, message):
     config, image = small

@@ -203,7 +203,7 @@ def test_playground_follows_the_formula(page, page_2d):
     select = driver.find_element(By.ID, "pg-layer")
     for layer, pool in ((0, False), (2, True), (3, False)):
         driver.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'));",
-                              select, layer)
+                              select, subject.layers[layer].name)
         sizes = subject.layers[layer].in_shape[1:]
         settings = [dict(kernel=rng.randint(1, 9), stride=rng.randint(1, 4), padding=rng.randint(0, 4),
                          dilation=rng.randint(1, 3)) for _ in range(12)]
@@ -265,4 +265,12 @@ def test_conv_layers_inside_a_block(page, tmp_path):
         assert box.get_attribute("data-lo") == f"{3 * 2 - offset},{5 * 2 - offset}", name
         assert box.get_attribute("data-hi") == f"{3 * 2 - offset + field - 1},{5 * 2 - offset + field - 1}", name
         assert _value(driver, "conv-sum") == pytest.approx(float(inner[name][2, 3, 5]), rel=1e-4, abs=1e-5)
+    # the playground reaches inside the block: stride 1 in its first conv keeps 16 x 16 through the block
+    driver.execute_script("const s = document.getElementById('pg-layer'); s.value = 'block.body.0';"
+                          "s.dispatchEvent(new Event('change'));")
+    assert _slide(driver, stride=2) == "8x8" and _slide(driver, stride=1) == "16x16"
+    block_row = driver.find_elements(By.CSS_SELECTOR, '#pg-ripple tr[data-layer="1"] td')
+    assert block_row[2].text == "4 \u00d7 16 \u00d7 16" and block_row[1].text == "4 \u00d7 8 \u00d7 8"
+    options = [o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#pg-layer option")]
+    assert options == ["stem", "block.body.0", "block.body.2"]  # the shortcut follows the body, so it is left out
     assert page.console_errors() == []

@@ -25,8 +25,9 @@ def explore(
                                                 show_default=False)] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the page in the web browser.")] = False,
     layers: Annotated[Optional[list[str]], typer.Option("--layers", "-l", help="Layers to show up close, by name or "
-                                                        "index, repeatable or comma-separated [default: in model "
-                                                        "order while the page stays small].",
+                                                        "index (inside blocks: dotted name, e.g. layer1.0.0.body.0), "
+                                                        "repeatable or comma-separated [default: in model order "
+                                                        "while the page stays small].",
                                                         show_default=False)] = None,
     set_: SetOption = None,
 ) -> None:

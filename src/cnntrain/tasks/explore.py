@@ -60,7 +60,7 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
     subject, pixels = load_subject(checkpoint=checkpoint, config=config, image=image, overrides=overrides,
                                    sample=True)
     name = Path(image).name if image is not None else f"{subject.config.data['dataset']}-test-0.png"
-    x, outputs, convs = _run(subject, pixels)
+    x, outputs, convs, pool_shapes = _run(subject, pixels)
     modules = list(subject.model.children())
     inner = [conv for conv in convs if "." in conv.name]  # top-level names never hold a dot
     up_close = _up_close(subject.layers, modules, [x, *outputs], inner, layers)
@@ -71,6 +71,7 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
         "colormap": page.colormap(), "input": _input_entry(pixels),
         "layers": _layer_entries(subject.layers, modules, outputs, prefixes, up_close, arrays),
         "inner": [_inner_entry(conv, subject, prefixes, conv.name in up_close, arrays) for conv in inner],
+        "targets": _targets(subject.model, subject.layers, inner, pool_shapes),
         "prediction": _prediction(outputs[-1], subject.classes), "arrays": arrays,
         "why": [{"name": c.name, "in_shape": list(c.input.shape), "out_shape": list(c.output.shape),
                  **described.dense_comparison(c.input.shape, c.output.shape, c.module.weight.numel())} for c in convs],
@@ -84,19 +85,24 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
                          [n for n, o in shown if o.ndim >= 2 and n not in up_close], tuple(top) if top else None)
 
 
-def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list, list]:
+def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list, list, dict]:
     """(the standardised input (C, *spatial), every top-level layer's output for it, every conv layer in run
-    order, blocks' inner ones included), all float32."""
+    order, blocks' inner ones included, all float32; and the input shape of each pooling layer inside a block)."""
     x = torch.from_numpy(np.array(pixels))[None]  # (1, C, *spatial); a copy: decoded arrays are read-only
     x = subject.normalizer.to("cpu", x.dim() - 2)(x).float()
     names = [info.name for info in subject.layers]
-    convs, handles = [], []
+    convs, pool_shapes, handles = [], {}, []
     for name, module in subject.model.named_modules():
         if described.is_conv(module):
             def hook(module, inputs, output, name=name):
                 convs.append(Conv(name, module, _array(inputs[0]), _array(output)))
 
             handles.append(module.register_forward_hook(hook))
+        elif "." in name and described.shape_rule(module, 1)["op"] == "pool":
+            def shape_hook(module, inputs, output, name=name):
+                pool_shapes[name] = list(inputs[0].shape[1:])
+
+            handles.append(module.register_forward_hook(shape_hook))
     try:
         captured = capture(subject.model, x, names)
     except RuntimeError as err:
@@ -105,7 +111,23 @@ def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list, list]:
     finally:
         for handle in handles:
             handle.remove()
-    return x[0].numpy(), [_array(captured[n]) for n in names], convs
+    return x[0].numpy(), [_array(captured[n]) for n in names], convs, pool_shapes
+
+
+def _targets(model, infos: list, inner: list, pool_shapes: dict) -> list:
+    """The conv and pool layers inside blocks that the playground can change, with where each sits in its
+    block's shape rule; a residual block's shortcut is left out (its body decides the shape)."""
+    shapes = {conv.name: list(conv.input.shape) for conv in inner} | pool_shapes
+    index = {info.name: i for i, info in enumerate(infos)}
+    targets = []
+    for name, in_shape in shapes.items():
+        top, *path = name.split(".")
+        where = described.rule_path(model.get_submodule(top), path)
+        if where is not None:
+            module = model.get_submodule(name)
+            targets.append({"name": name, "parent": index[top], "path": where, "in_shape": in_shape,
+                            "rule": described.shape_rule(module, len(in_shape) - 1)})
+    return targets
 
 
 def _array(batch: torch.Tensor) -> np.ndarray:
@@ -118,6 +140,10 @@ def _up_close(infos: list, modules: list, maps: list, inner: list, refs) -> set:
     refs = [r.strip() for ref in refs or [] for r in str(ref).split(",") if r.strip()]
     inner_names = {conv.name for conv in inner}
     if refs:
+        unknown = [ref for ref in refs if "." in ref and ref not in inner_names]
+        if unknown:
+            raise CnntrainError(f"no conv layer {', '.join(map(repr, unknown))} inside a block; the conv layers "
+                                f"inside blocks: {', '.join(sorted(inner_names)) or '(none)'}")
         top = [ref for ref in refs if ref not in inner_names]
         chosen = {info.name for info in select_layers(infos, top)} if top else set()
         return chosen | (set(refs) & inner_names)
@@ -128,8 +154,9 @@ def _up_close(infos: list, modules: list, maps: list, inner: list, refs) -> set:
     for name, module, before, output in candidates:
         if output.ndim < 2:
             continue
-        # its 8-bit map, and the float32 input and output that the page computes with
-        cost = output.size + (4 * (before.size + output.size) if _computes(module, output.ndim - 1) else 0)
+        # its 8-bit map, and the float32 input, output and weights that the page computes with
+        numbers = before.size + output.size + sum(p.numel() for p in module.parameters(recurse=False))
+        cost = output.size + (4 * numbers if _computes(module, output.ndim - 1) else 0)
         if spent + cost > UP_CLOSE_BYTES:
             continue  # a later, smaller layer may still fit
         chosen.add(name)

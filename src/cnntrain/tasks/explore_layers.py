@@ -85,6 +85,21 @@ def geometry_before(module: nn.Module, path: list[str], dims: int):
     return None
 
 
+def rule_path(module: nn.Module, path: list[str]) -> list[int] | None:
+    """Where the submodule at `path` sits in shape_rule(module)'s tree (child indices); None where the rule
+    leaves it out (a residual block's shortcut and activation: the body decides the shape)."""
+    indices = []
+    for head in path:
+        if isinstance(module, nn.Sequential):
+            indices.append([name for name, _ in module.named_children()].index(head))
+        elif isinstance(module, Residual) and head == "body":
+            indices.append(0)
+        else:
+            return None
+        module = module.get_submodule(head)
+    return indices
+
+
 def identity(dims: int):
     return (1,) * dims, (1,) * dims, (0,) * dims
 

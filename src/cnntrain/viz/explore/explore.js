@@ -349,10 +349,12 @@ function start() {
     drawThumbs(-1);
   });
   $("about").textContent = `Model ${DATA.model} on ${DATA.image} (${shapeText(INPUT.shape)}). Input normalization: ${DATA.normalization}.`;
-  const first = LAYERS.findIndex((e) => e.conv) >= 0 ? LAYERS.findIndex((e) => e.conv) : LAYERS.findIndex((e) => e.full);
+  // open on the first conv layer shown up close (in run order), else on the first layer with maps
+  const convs = DATA.why.map((c) => indexOf(c.name)).filter((k) => k >= 0 && layerAt(k).conv);
+  const first = convs.length ? convs[0] : LAYERS.findIndex((e) => e.full);
   selectLayer(first >= 0 ? first : -1);
   if (first >= 0) {
-    const [D, H, W] = dhw(LAYERS[first].out_shape);
+    const [D, H, W] = dhw(layerAt(first).out_shape);
     pick(first, 0, Math.floor(D / 2), Math.floor(H / 2), Math.floor(W / 2));
   }
   startLessons();
