@@ -269,7 +269,7 @@ function renderMap() {
   const lo = entry.min[S.channel], hi = entry.max[S.channel];
   $("fmap-title").textContent = S.layer < 0 ? "Input" : `Channel ${S.channel}`;
   $("depth-value").textContent = `${d} of ${dhw(entry.out_shape || entry.shape)[0] - 1}`;
-  $("fmap-legend").textContent = rgb ? "the image as the network gets it (before standardisation)"
+  $("fmap-legend").textContent = S.layer < 0 ? "the pixels as the network gets them, 0 to 255, before standardisation"
     : `colour: ${num(lo)} (dark) to ${num(hi)} (yellow)`;
   renderInputView();
 }
