@@ -18,7 +18,7 @@ def explore(
                                                    "by train.seed).", show_default=False)] = None,
     image: Annotated[Optional[Path], typer.Option("--image", "-i", help="The input: an image file (or a .npy "
                                                   "array [C, *spatial] for signals and volumes) "
-                                                  "[default: the first test image of the config's data].",
+                                                  "(default: the first test image of the config's data).",
                                                   show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for explore.html (default: <run dir>/"
                                                 "explore/<image>, or explore/<config>-<image>).",
@@ -26,8 +26,8 @@ def explore(
     open_: Annotated[bool, typer.Option("--open", help="Open the page in the web browser.")] = False,
     layers: Annotated[Optional[list[str]], typer.Option("--layers", "-l", help="Layers to show up close, by name or "
                                                         "index (inside blocks: dotted name, e.g. layer1.0.0.body.0), "
-                                                        "repeatable or comma-separated [default: in model order "
-                                                        "while the page stays small].",
+                                                        "repeatable or comma-separated (default: in model order "
+                                                        "while the page stays small).",
                                                         show_default=False)] = None,
     set_: SetOption = None,
 ) -> None:

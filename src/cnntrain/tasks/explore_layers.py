@@ -171,9 +171,9 @@ def pool_settings(module: nn.Module, dims: int) -> dict | None:
     return None
 
 
-def dense_comparison(in_shape, out_shape, conv_params: int) -> dict:
+def dense_comparison(in_shape, out_shape, conv_weights: int) -> dict:
     """The conv layer's weights against a fully connected layer from the same input to the same output size."""
     inputs, outputs = math.prod(in_shape), math.prod(out_shape)
     dense = inputs * outputs
-    return {"conv": f"{conv_params:,}", "inputs": f"{inputs:,}", "outputs": f"{outputs:,}", "dense": f"{dense:,}",
-            "ratio": f"{dense / conv_params:,.0f}" if conv_params else "-"}
+    return {"conv": f"{conv_weights:,}", "inputs": f"{inputs:,}", "outputs": f"{outputs:,}", "dense": f"{dense:,}",
+            "ratio": f"{dense / conv_weights:,.0f}" if conv_weights else "-"}
