@@ -5,5 +5,7 @@ from cnntrain.cli.app import app, main
 
 __all__ = ["app", "main"]
 
-from cnntrain.cli import explore  # noqa: F401,E402
-from cnntrain.cli import export  # noqa: F401,E402
+from cnntrain.cli import (
+    explore,  # noqa: F401,E402
+    export,  # noqa: F401,E402
+)
