@@ -26,7 +26,7 @@ from cnntrain.atomic import atomic_write_text
 _TEMPLATE = resources.files("cnntrain.viz") / "explore"
 _MARKERS = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}")
 # inlined as one <script>, in this order; the last one boots the page
-_SCRIPTS = ("explore.js", "explore_detail.js", "explore_playground.js", "explore_lessons.js")
+_SCRIPTS = ("explore.js", "explore_strip.js", "explore_detail.js", "explore_playground.js", "explore_lessons.js")
 _MAX_SPRITE_WIDTH = 8192  # pixels; browsers decode wider images, but slower
 
 
