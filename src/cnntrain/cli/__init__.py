@@ -6,6 +6,7 @@ from cnntrain.cli.app import app, main
 __all__ = ["app", "main"]
 
 from cnntrain.cli import (
+    explain,  # noqa: F401,E402
     explore,  # noqa: F401,E402
     export,  # noqa: F401,E402
 )

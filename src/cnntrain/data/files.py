@@ -41,16 +41,18 @@ class Preprocessing:
         return cls(channels, options.spatial_size({**data, "dataset": "image files"}, 2, allow_none=True))
 
 
-def image_files(inputs: list[str | Path]) -> list[Path]:
-    """Image files named directly, plus every image under the folders named (sorted, recursive)."""
+def image_files(inputs: list[str | Path], extensions: tuple[str, ...] = EXTENSIONS) -> list[Path]:
+    """Files named directly, plus every image (or other `extensions`) under the folders named (sorted,
+    recursive)."""
     if not inputs:
         raise DataError("no images given; pass image files or folders of images")
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = _walk(item)
+            found = _walk(item, extensions)
             if not found:
-                raise DataError(f"folder {item} holds no images ({' '.join(EXTENSIONS)})")
+                kind = "images" if extensions == EXTENSIONS else "inputs"
+                raise DataError(f"folder {item} holds no {kind} ({' '.join(extensions)})")
             files += found
         elif item.is_file():
             files.append(item)
@@ -59,8 +61,8 @@ def image_files(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
-def _walk(folder: Path) -> list[Path]:
-    return sorted(map(Path, walk_images(folder)))
+def _walk(folder: Path, extensions: tuple[str, ...] = EXTENSIONS) -> list[Path]:
+    return sorted(map(Path, walk_images(folder, extensions)))
 
 
 def load_image(path: str | Path, prep: Preprocessing) -> np.ndarray:

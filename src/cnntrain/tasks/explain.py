@@ -1,0 +1,211 @@
+"""`cnntrain explain`: where the network looked to classify each input (Grad-CAM and friends).
+
+    from cnntrain.tasks.explain import explain
+    result = explain("runs/cnn/1", ["cat.png"], method="gradcam")
+    np.load(result.explanations[0].heatmap)        # (H, W) float32 at the image's own resolution
+
+Inputs are read exactly as `predict` reads them (data/files.py: channels, size, the checkpoint's
+normalisation); 1D and 3D models take `.npy` arrays [C, *spatial] as `featuremaps` does. What
+each filter looks for (`--filters`) lives in tasks/explain_filters.py.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnntrain.atomic import atomic_writer
+from cnntrain.data.files import image_files, load_images, load_sample
+from cnntrain.errors import CnntrainError, DataError, did_you_mean
+from cnntrain.model.attribution import (
+    LAYER_METHODS,
+    METHODS,
+    SIGNED_METHODS,
+    attribution_map,
+    default_target_layer,
+    spatial_layers,
+)
+from cnntrain.model.builder import build_model
+from cnntrain.model.capture import select_layers
+from cnntrain.run.rundir import run_dir_of_checkpoint
+from cnntrain.run.trained import Trained, load_trained
+from cnntrain.viz.explain_page import write_explain_html
+from cnntrain.viz.heatmaps import save_explanation
+
+TARGET_RULES = ("predicted", "true")
+
+
+@dataclass
+class Attribution:
+    """One input's map, in memory: what the sanity tests compare."""
+
+    path: Path
+    pixels: np.ndarray  # (C, *spatial) as read, 0..255
+    predicted: int
+    probability: float  # softmax probability of the predicted class
+    target: int
+    heat: np.ndarray  # (*spatial) float32
+
+
+@dataclass
+class Explanation:
+    """One input's written result; paths are where the files went."""
+
+    path: str
+    predicted: str
+    probability: float
+    target: str
+    method: str
+    layer: str | None  # the layer Grad-CAM looked at; None for the input-gradient methods
+    heatmap: str  # the .npy
+    picture: str  # the .png
+
+    def as_dict(self) -> dict:
+        """The `explain --json` form; its keys are an interface."""
+        return {"path": self.path, "predicted": self.predicted, "probability": self.probability,
+                "target": self.target, "method": self.method, "layer": self.layer, "heatmap": self.heatmap}
+
+
+@dataclass
+class ExplainResult:
+    out_dir: Path
+    html: Path
+    explanations: list  # Explanation
+
+
+def explain(checkpoint, inputs: list, *, method: str = "gradcam", layer: str | None = None,
+            target: str = "predicted", out=None, overrides=()) -> ExplainResult:
+    """A heat map of each input for `target` (a class name, `predicted` or `true`: the input's
+    class folder), written as <stem>_<method>.png and .npy, with one index.html for all."""
+    check_method(method, layer)
+    trained = load_trained(checkpoint, overrides)
+    check_target(target, trained.classes)
+    info = target_layer(trained, layer) if method in LAYER_METHODS else None
+    attributions = attribute(trained, read_inputs(trained, inputs), method=method, target=target, layer=info)
+    out_dir = Path(out) if out is not None else run_dir_of_checkpoint(trained.path).path / "explain"
+    return _write(trained, attributions, out_dir, method, info.name if info else None)
+
+
+def check_method(method: str, layer: str | None) -> None:
+    if method not in METHODS:
+        raise CnntrainError(f"--method {method!r} is not a method{did_you_mean(method, METHODS)}")
+    if layer is not None and method not in LAYER_METHODS:
+        raise CnntrainError(f"--layer applies to {' and '.join(LAYER_METHODS)} only; {method} attributes to "
+                            "the input pixels")
+
+
+def check_target(target: str, classes: list[str]) -> None:
+    if target not in TARGET_RULES and target not in classes:
+        raise CnntrainError(f"--target {target!r} is neither `predicted`, `true` nor a class of this model"
+                            f"{did_you_mean(target, [*TARGET_RULES, *classes])}")
+
+
+def target_layer(trained: Trained, ref: str | None):
+    """The LayerInfo Grad-CAM looks at: `ref` (name or index) or the last layer with spatial output."""
+    layers = model_layers(trained)
+    if ref is None:
+        return default_target_layer(layers)
+    (info,) = select_layers(layers, [str(ref)])
+    if info not in spatial_layers(layers):
+        choices = ", ".join(f"{i.index}:{i.name}" for i in spatial_layers(layers)) or "none"
+        raise CnntrainError(f"--layer {ref}: {info.name} has no spatial output ({info.out_shape}) for Grad-CAM "
+                            f"to look at; layers with a map: {choices}")
+    return info
+
+
+def model_layers(trained: Trained) -> list:
+    """The top-level LayerInfo with every shape known: a model trained with image_size null reads its
+    training size (Trained.preprocessing), so its shapes are rebuilt, on the meta device, for that."""
+    if trained.config.data["image_size"] is not None or not trained.input_shape:
+        return trained.built.layers
+    trained.config.data["image_size"] = list(trained.input_shape[1:])
+    return build_model(trained.config, num_classes=len(trained.classes), device="meta").layers
+
+
+def read_inputs(trained: Trained, inputs: list) -> list[tuple[Path, np.ndarray]]:
+    """(path, (C, *spatial) pixels) per input: image files as `predict` reads them, .npy arrays as
+    `featuremaps` does. Folders are walked for images (2D models) or .npy arrays (1D and 3D)."""
+    two_d = len(trained.config.input_shape()) == 3
+    files = image_files(inputs) if two_d else image_files(inputs, extensions=(".npy",))
+    images = [f for f in files if f.suffix.lower() != ".npy"]
+    decoded = dict(zip(images, load_images(images, trained.preprocessing()))) if images else {}
+    return [(f, decoded[f] if f in decoded else load_sample(f, trained.config.data)) for f in files]
+
+
+def attribute(trained: Trained, samples: list, *, method: str, target: str = "predicted",
+              layer=None) -> list[Attribution]:
+    """The map of every (path, pixels) sample for `target`; `layer` is Grad-CAM's LayerInfo."""
+    model = trained.model
+    module = dict(model.named_children())[layer.name] if layer is not None else None
+    results = []
+    for path, pixels in samples:
+        x = torch.from_numpy(np.array(pixels))[None].to(trained.device)  # (1, C, *spatial); a writable copy
+        normalize = trained.normalizer.to(trained.device, x.dim() - 2)
+        inputs, black = normalize(x), normalize(torch.zeros_like(x))
+        probs = _probabilities(model, inputs, path)
+        predicted = int(probs.argmax())
+        goal = _target_index(target, path, trained.classes, predicted)
+        heat = attribution_map(model, inputs, target=goal, method=method, layer=module, baseline=black)
+        results.append(Attribution(path, pixels, predicted, float(probs[predicted]), goal,
+                                   heat.numpy().astype(np.float32)))
+    return results
+
+
+def _probabilities(model, x: torch.Tensor, path: Path) -> torch.Tensor:
+    try:
+        with torch.no_grad():
+            return model(x).softmax(1)[0].float().cpu()
+    except RuntimeError as err:
+        raise DataError(f"{path}: the model cannot take this input of {' x '.join(map(str, x.shape[1:]))}: "
+                        f"{str(err).splitlines()[0]}") from None
+
+
+def _target_index(target: str, path: Path, classes: list[str], predicted: int) -> int:
+    if target == "predicted":
+        return predicted
+    if target == "true":
+        folder = path.parent.name
+        if folder not in classes:
+            raise DataError(f"{path}: --target true takes the class from the folder the input sits in, but "
+                            f"{folder!r} is not a class of this model ({', '.join(classes)})")
+        return classes.index(folder)
+    return classes.index(target)
+
+
+def _write(trained: Trained, attributions: list, out_dir: Path, method: str, layer: str | None) -> ExplainResult:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    classes = trained.classes
+    explanations = []
+    for att, stem in zip(attributions, unique_stems([a.path for a in attributions])):
+        npy, png = out_dir / f"{stem}_{method}.npy", out_dir / f"{stem}_{method}.png"
+        with atomic_writer(npy, "wb") as f:
+            np.save(f, att.heat)
+        where = f" at {layer}" if layer else ""
+        title = (f"{att.path.name}: predicted {classes[att.predicted]} ({att.probability:.1%}); "
+                 f"{method} for {classes[att.target]}{where}")
+        save_explanation(att.pixels, att.heat, png, title=title, signed=method in SIGNED_METHODS)
+        explanations.append(Explanation(str(att.path), classes[att.predicted], att.probability,
+                                        classes[att.target], method, layer, str(npy), str(png)))
+    title = f"Where {trained.config.name} looked: {method}" + (f" at {layer}" if layer else "")
+    html = write_explain_html(out_dir, title=title, checkpoint=str(trained.path),
+                              items=[{**e.as_dict(), "picture": Path(e.picture).name,
+                                      "npy": Path(e.heatmap).name} for e in explanations])
+    return ExplainResult(out_dir, html, explanations)
+
+
+def unique_stems(paths: list[Path]) -> list[str]:
+    """File-name stems, portable (letters, digits, _ and -) and distinct: a second cat.png is cat-2."""
+    stems, seen = [], set()
+    for path in paths:
+        base = re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem) or "input"
+        stem, n = base, 1
+        while stem in seen:
+            n += 1
+            stem = f"{base}-{n}"
+        seen.add(stem)
+        stems.append(stem)
+    return stems

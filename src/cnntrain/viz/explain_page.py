@@ -1,0 +1,74 @@
+"""A self-contained HTML page for one `cnntrain explain` run: every input's heat map, on one page.
+
+Like the feature-maps page it opens straight from disk and survives being moved or zipped: relative
+links only, inline CSS, no JavaScript, nothing fetched. Every piece of text (file and class names,
+the checkpoint's path) comes from the user and is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from cnntrain.atomic import atomic_write_text
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; background: #fafafa; }
+h1 { margin-top: 0; }
+.note { color: #555; max-width: 60rem; }
+section { border-top: 1px solid #ccc; padding-top: 0.5rem; margin-top: 1.2rem; }
+h2 { font-size: 1.05rem; font-family: ui-monospace, monospace; word-break: break-all; }
+.meta { font-size: 0.95rem; }
+.meta b { margin-right: 0.2rem; }
+.meta span { margin-right: 1.2rem; white-space: nowrap; }
+.wrong { color: #b00020; }
+img { max-width: 100%; height: auto; border: 1px solid #ddd; background: white; }
+"""
+
+_NOTE = ("Bright (or red) is what pushed the model towards the target class; each picture shows the "
+         "input, the heat map and the two overlaid. Raw maps: the .npy links (float32, the input's own "
+         "resolution).")
+
+
+def write_explain_html(out_dir: Path, *, title: str, checkpoint: str, items: list[dict]) -> Path:
+    """Write `out_dir/index.html`. Each item has `path`, `predicted`, `probability`, `target`,
+    `picture` and `npy` (file names relative to out_dir)."""
+    out_dir = Path(out_dir)
+    body = [f"<h1>{_esc(title)}</h1>",
+            f'<p class="note">checkpoint {_esc(checkpoint)}. {_esc(_NOTE)}</p>',
+            *(_section(i, item) for i, item in enumerate(items))]
+    page = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "index.html"
+    atomic_write_text(path, page)
+    return path
+
+
+def _section(i: int, item: dict) -> str:
+    differs = item["target"] != item["predicted"]
+    target_class = ' class="wrong"' if differs else ""
+    return "\n".join([
+        f'<section id="input-{i}">',
+        f"<h2>{_esc(item['path'])}</h2>",
+        f'<p class="meta"><span><b>predicted</b>{_esc(item["predicted"])} ({100 * float(item["probability"]):.1f}%)'
+        f'</span><span{target_class}><b>map for</b>{_esc(item["target"])}</span>'
+        f'<span><a href="{_url(item["npy"])}">{_esc(item["npy"])}</a></span></p>',
+        f'<img src="{_url(item["picture"])}" alt="heat map of {_esc(item["path"])}">',
+        "</section>",
+    ])
+
+
+def _url(file_name: str) -> str:
+    """A file name relative to the page, percent-encoded and attribute-safe; anything that would
+    break once the folder moves (absolute paths, URLs, ..) is refused."""
+    path = PurePosixPath(str(file_name).replace("\\", "/"))
+    if path.is_absolute() or ":" in str(file_name) or ".." in path.parts:
+        raise ValueError(f"expected a file name relative to the page, got {file_name!r}")
+    return _esc(quote(path.as_posix()))
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
