@@ -89,7 +89,7 @@ def _explain_done(result) -> None:
                       escape(Path(e.picture).name))
     out.print(table)
     out.print(f"wrote [bold]{escape(str(result.out_dir))}[/] (PNG, .npy per input); "
-              f"open [bold]{escape(str(result.html))}[/]")
+              f"open [bold]{escape(str(result.html))}[/]", soft_wrap=True)
 
 
 def _filters_done(result) -> None:
@@ -98,4 +98,4 @@ def _filters_done(result) -> None:
     from cnntrain.cli.output import out
 
     out.print(f"what each of {len(result.channels)} channels of [bold]{escape(result.layer)}[/] looks for: "
-              f"[bold]{escape(str(result.picture))}[/] (inputs as .npy: {escape(str(result.array))})")
+              f"[bold]{escape(str(result.picture))}[/] (inputs as .npy: {escape(str(result.array))})", soft_wrap=True)

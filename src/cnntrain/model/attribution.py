@@ -99,7 +99,7 @@ def _occlusion(model, x, target, _layer, baseline):
     stride = tuple(max(1, w // 2) for w in window)
     channels = x.shape[1]  # one patch covers every channel: a pixel is hidden, not one colour of it
     drop = Occlusion(model).attribute(x, sliding_window_shapes=(channels, *window), strides=(channels, *stride),
-                                      baselines=baseline, target=target, perturbations_per_eval=16)
+                                      baselines=baseline, target=target, perturbations_per_eval=64)
     return drop.mean(dim=1)  # every channel got the same value
 
 
