@@ -108,6 +108,13 @@ def test_the_run_directory_gets_explain_and_a_page(trained_run, images, tmp_path
     assert str(page) in stdout
     links = _links(page.read_text(encoding="utf-8"))
     assert sorted(links) == ["a_gradcam.npy", "a_gradcam.png", "b_gradcam.npy", "b_gradcam.png"]
+    # a later run into the same folder adds to the page; a map written again is shown once
+    (run / "explain" / "a_gradcam.png").unlink()
+    for method in ("occlusion", "gradcam"):
+        code, _, err = cli("explain", "--checkpoint", run, images / "square" / "b.png", "--method", method)
+        assert code == 0, err
+    links = _links(page.read_text(encoding="utf-8"))
+    assert links == ["b_occlusion.npy", "b_occlusion.png", "b_gradcam.npy", "b_gradcam.png"]
     assert all((page.parent / link).is_file() for link in links)
 
 

@@ -11,6 +11,7 @@ each filter looks for (`--filters`) lives in tasks/explain_filters.py.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnntrain.atomic import atomic_writer
+from cnntrain.atomic import atomic_write_text, atomic_writer
 from cnntrain.data.files import image_files, load_images, load_sample
 from cnntrain.errors import CnntrainError, DataError, did_you_mean
 from cnntrain.model.attribution import (
@@ -37,6 +38,7 @@ from cnntrain.viz.explain_page import write_explain_html
 from cnntrain.viz.heatmaps import save_explanation
 
 TARGET_RULES = ("predicted", "true")
+MANIFEST = "explain.json"  # what index.html shows, so that later runs into the same folder add to it
 
 
 @dataclass
@@ -190,11 +192,34 @@ def _write(trained: Trained, attributions: list, out_dir: Path, method: str, lay
         save_explanation(att.pixels, att.heat, png, title=title, signed=method in SIGNED_METHODS)
         explanations.append(Explanation(str(att.path), classes[att.predicted], att.probability,
                                         classes[att.target], method, layer, str(npy), str(png)))
-    title = f"Where {trained.config.name} looked: {method}" + (f" at {layer}" if layer else "")
-    html = write_explain_html(out_dir, title=title, checkpoint=str(trained.path),
-                              items=[{**e.as_dict(), "picture": Path(e.picture).name,
-                                      "npy": Path(e.heatmap).name} for e in explanations])
+    items = merge_manifest(out_dir, [{**e.as_dict(), "picture": Path(e.picture).name, "npy": Path(e.heatmap).name}
+                                     for e in explanations])
+    html = write_explain_html(out_dir, title=f"Where {trained.config.name} looked", checkpoint=str(trained.path),
+                              items=items)
     return ExplainResult(out_dir, html, explanations)
+
+
+def merge_manifest(out_dir: Path, items: list[dict]) -> list[dict]:
+    """Every map in the folder, for one index.html over all of them: the earlier runs' entries that
+    explain.json lists and whose files are still there, the ones rewritten now replaced."""
+    manifest = out_dir / MANIFEST
+    try:
+        earlier = json.loads(manifest.read_text(encoding="utf-8"))
+        earlier = [e for e in earlier if isinstance(e, dict) and {"picture", "npy"} <= set(e)]
+    except (OSError, ValueError):
+        earlier = []  # none yet, or not ours to trust: the page starts again from this run
+    fresh = {item["picture"] for item in items}
+    kept = [e for e in earlier if e["picture"] not in fresh and _in_folder(out_dir, e["picture"])
+            and _in_folder(out_dir, e["npy"])]
+    merged = kept + items
+    atomic_write_text(manifest, json.dumps(merged, indent=1))
+    return merged
+
+
+def _in_folder(out_dir: Path, name) -> bool:
+    """A plain file name (no folder part, so the page links nowhere else) of a file in out_dir."""
+    return isinstance(name, str) and Path(name).name == name and name not in ("", ".", "..") \
+        and (out_dir / name).is_file()
 
 
 def unique_stems(paths: list[Path]) -> list[str]:

@@ -26,14 +26,14 @@ h2 { font-size: 1.05rem; font-family: ui-monospace, monospace; word-break: break
 img { max-width: 100%; height: auto; border: 1px solid #ddd; background: white; }
 """
 
-_NOTE = ("Bright (or red) is what pushed the model towards the target class; each picture shows the "
-         "input, the heat map and the two overlaid. Raw maps: the .npy links (float32, the input's own "
-         "resolution).")
+_NOTE = ("Bright (or red) is what pushed the model towards the class the map is for; each picture shows "
+         "the input as the network read it, the heat map and the two overlaid. Raw maps: the .npy links "
+         "(float32, at the input's resolution).")
 
 
 def write_explain_html(out_dir: Path, *, title: str, checkpoint: str, items: list[dict]) -> Path:
-    """Write `out_dir/index.html`. Each item has `path`, `predicted`, `probability`, `target`,
-    `picture` and `npy` (file names relative to out_dir)."""
+    """Write `out_dir/index.html`. Each item has `path`, `predicted`, `probability`, `target`, `method`,
+    `layer` (or None), `picture` and `npy` (file names relative to out_dir)."""
     out_dir = Path(out_dir)
     body = [f"<h1>{_esc(title)}</h1>",
             f'<p class="note">checkpoint {_esc(checkpoint)}. {_esc(_NOTE)}</p>',
@@ -55,10 +55,15 @@ def _section(i: int, item: dict) -> str:
         f"<h2>{_esc(item['path'])}</h2>",
         f'<p class="meta"><span><b>predicted</b>{_esc(item["predicted"])} ({100 * float(item["probability"]):.1f}%)'
         f'</span><span{target_class}><b>map for</b>{_esc(item["target"])}</span>'
+        f'<span><b>method</b>{_esc(item["method"])}{_at(item.get("layer"))}</span>'
         f'<span><a href="{_url(item["npy"])}">{_esc(item["npy"])}</a></span></p>',
         f'<img src="{_url(item["picture"])}" alt="heat map of {_esc(item["path"])}">',
         "</section>",
     ])
+
+
+def _at(layer) -> str:
+    return f" at {_esc(layer)}" if layer else ""
 
 
 def _url(file_name: str) -> str:

@@ -36,6 +36,7 @@ def explanation_image(pixels: np.ndarray, heat: np.ndarray, *, title: str, signe
     draw = {1: _signal_figure, 2: _image_figure, 3: _volume_figure}[heat.ndim]
     fig = draw(image, heat, scale)
     fig.suptitle(_plain(title), fontsize=10)
+    fig.set_layout_engine("constrained")
     return _render(fig)
 
 
@@ -133,7 +134,7 @@ def patterns_image(patterns: np.ndarray, channels: list[int], *, title: str) -> 
             _show_input(ax, _stretch(patterns[k]))
         ax.set_title(f"channel {channels[k]}", fontsize=8)
     fig.suptitle(_plain(title), fontsize=10)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _render(fig)
 
 
