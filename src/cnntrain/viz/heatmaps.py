@@ -12,6 +12,7 @@ numpy and matplotlib only (charts.py's figures without pyplot).
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,7 @@ def explanation_image(pixels: np.ndarray, heat: np.ndarray, *, title: str, signe
     scale = _scale(heat, signed)
     draw = {1: _signal_figure, 2: _image_figure, 3: _volume_figure}[heat.ndim]
     fig = draw(image, heat, scale)
-    fig.suptitle(_plain(title), fontsize=10)
-    fig.set_layout_engine("constrained")
+    _title(fig, title)
     return _render(fig)
 
 
@@ -133,8 +133,7 @@ def patterns_image(patterns: np.ndarray, channels: list[int], *, title: str) -> 
         else:
             _show_input(ax, _stretch(patterns[k]))
         ax.set_title(f"channel {channels[k]}", fontsize=8)
-    fig.suptitle(_plain(title), fontsize=10)
-    fig.set_layout_engine("constrained")
+    _title(fig, title)
     return _render(fig)
 
 
@@ -171,6 +170,13 @@ def _stretch(image: np.ndarray) -> np.ndarray:
 def _even(n: int, k: int) -> list[int]:
     """At most k indices spread evenly over range(n), first and last included."""
     return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(min(n, k))})
+
+
+def _title(fig, text: str) -> None:
+    """The title over the whole figure, wrapped to its width, then a layout that makes room for it."""
+    width = max(20, int(fig.get_figwidth() * 11))  # characters of 10-point text per line, with room to spare
+    fig.suptitle(textwrap.fill(_plain(text), width), fontsize=10)
+    fig.set_layout_engine("constrained")
 
 
 def _plain(text: str) -> str:
