@@ -243,3 +243,9 @@ def test_each_pattern_excites_its_channel_more_than_the_data_does(trained_run, t
     alive = data > 0  # a channel no image ever excites gives the ascent no foothold either
     assert alive.sum() >= 4
     assert (found[alive] > data[alive]).all(), (found, data)
+
+
+def test_the_command_offers_every_method():
+    from cnntrain.cli.explain import Method
+
+    assert tuple(m.value for m in Method) == METHODS
