@@ -100,6 +100,12 @@ def test_mistakes_are_one_line(trained_run, images, tmp_path, cli, args, message
     assert code == 2 and message in err and "Traceback" not in err
 
 
+def test_an_exported_model_cannot_be_explained(images, tmp_path, cli):
+    (tmp_path / "model.onnx").write_bytes(b"not read")
+    code, _, err = cli("explain", "--checkpoint", tmp_path / "model.onnx", images)
+    assert code == 2 and "needs the PyTorch model" in err
+
+
 def test_the_run_directory_gets_explain_and_a_page(trained_run, images, tmp_path, cli):
     run = shutil.copytree(trained_run.run_dir, tmp_path / "run")  # the session's run stays as it was
     code, stdout, err = cli("explain", "--checkpoint", run, images / "square")

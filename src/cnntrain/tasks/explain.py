@@ -84,12 +84,20 @@ def explain(checkpoint, inputs: list, *, method: str = "gradcam", layer: str | N
     """A heat map of each input for `target` (a class name, `predicted` or `true`: the input's
     class folder), written as <stem>_<method>.png and .npy, with one index.html for all."""
     check_method(method, layer)
-    trained = load_trained(checkpoint, overrides)
+    trained = load_explainable(checkpoint, overrides)
     check_target(target, trained.classes)
     info = target_layer(trained, layer) if method in LAYER_METHODS else None
     attributions = attribute(trained, read_inputs(trained, inputs), method=method, target=target, layer=info)
     out_dir = Path(out) if out is not None else run_dir_of_checkpoint(trained.path).path / "explain"
     return _write(trained, attributions, out_dir, method, info.name if info else None)
+
+
+def load_explainable(checkpoint, overrides=()) -> Trained:
+    """The checkpoint's PyTorch model: every method needs gradients (or, for occlusion, the model itself)."""
+    if Path(checkpoint).suffix.lower() == ".onnx":
+        raise CnntrainError(f"{checkpoint}: explain needs the PyTorch model, for its gradients; pass the checkpoint "
+                            "or run directory the .onnx was exported from")
+    return load_trained(checkpoint, overrides)
 
 
 def check_method(method: str, layer: str | None) -> None:

@@ -22,8 +22,8 @@ from cnntrain.errors import CnntrainError
 from cnntrain.model.capture import select_layers
 from cnntrain.model.maximize import STEPS, maximize_channels, split_channelwise
 from cnntrain.run.rundir import run_dir_of_checkpoint
-from cnntrain.run.trained import Trained, load_trained
-from cnntrain.tasks.explain import model_layers
+from cnntrain.run.trained import Trained
+from cnntrain.tasks.explain import load_explainable, model_layers
 from cnntrain.viz.heatmaps import patterns_image
 from cnntrain.viz.png import save_png
 
@@ -54,7 +54,7 @@ def explain_filters(checkpoint, layer: str, *, channels: list | None = None, ste
     if tensorboard is not None and not Path(tensorboard).is_dir():
         raise CnntrainError(f"--tensorboard {tensorboard}: no such run directory; pass one written by "
                             "`cnntrain train` (e.g. runs/cnn/1)")
-    trained = load_trained(checkpoint, overrides)
+    trained = load_explainable(checkpoint, overrides)
     layers = model_layers(trained)
     (info,) = select_layers(layers, [str(layer)])
     chosen = parse_channels(channels, info)
