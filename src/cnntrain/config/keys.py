@@ -59,6 +59,8 @@ DATA = {
     "train_size": Field(4000, (int,), "synthetic data: training images", minimum=1),
     "val_size": Field(1000, (int,), "synthetic data: validation images", minimum=1),
     "test_size": Field(1000, (int,), "synthetic data: test images", minimum=1),
+    "placement": Field("random", (str,), "shapes, volumes: objects anywhere they fit (random) or in the "
+                       "middle (centered)", ("random", "centered")),
     "val_fraction": Field(0.1, (float,), "fraction of train split off for validation", minimum=0.0,
                           maximum=0.9),
     "test_fraction": Field(0.1, (float,), "image folders without test/: fraction held out",

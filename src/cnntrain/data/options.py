@@ -82,6 +82,14 @@ def on_corrupt(data: dict) -> str:
     return value
 
 
+def centered(data: dict) -> bool:
+    """data.placement of the built-in shapes and volumes: centred objects, or anywhere they fit."""
+    value = data.get("placement", "random")
+    if value not in ("random", "centered"):
+        raise DataError(f"data.placement must be 'random' or 'centered', not {value!r}")
+    return value == "centered"
+
+
 def synthetic_classes(available: list[str], data: dict) -> list[str]:
     """The first K class names, K = data.num_classes (all of them when null)."""
     k = data.get("num_classes")

@@ -1,19 +1,22 @@
-"""`shapes`: filled 2D shapes, randomly placed, sized and rotated, on noise.
+"""`shapes`: filled 2D shapes, randomly placed (or centred), sized and rotated, on noise.
 
 Every shape is drawn from a signed distance function (SDF) on a per-sample rotated
 coordinate grid: negative inside, positive outside, in units of the shape's radius.
 Turning the distance in pixels into alpha = clamp(0.5 - d, 0, 1) gives one pixel of
 anti-aliasing for free. Each sample's bounding circle (radius r) lies inside the image,
 so the whole shape is always visible, but its centre is uniform over the positions where
-it fits: objects are rarely centred.
+it fits: objects are rarely centred. With `data.placement: centered` every shape sits in the
+middle (size, rotation and colours still vary), the training set of the translation lesson.
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 
+from cnntrain.data import options
 from cnntrain.data.datasets import register
 from cnntrain.data.synthetic import synthetic_splits, uniform
 
@@ -26,21 +29,21 @@ RADIUS = (0.18, 0.38)
 
 @register("shapes", CLASSES)
 def load_shapes(data: dict, seed: int):
-    return synthetic_splits(
-        "shapes", data, seed, CLASSES, render_shapes, dims=2, minimum=8
-    )
+    render = partial(render_shapes, centered=options.centered(data))
+    return synthetic_splits("shapes", data, seed, CLASSES, render, dims=2, minimum=8)
 
 
 def render_shapes(
-    labels: torch.Tensor, size: tuple[int, ...], gen: torch.Generator
+    labels: torch.Tensor, size: tuple[int, ...], gen: torch.Generator, centered: bool = False
 ) -> torch.Tensor:
     """labels (B,) -> alpha (B, H, W) float32: 1 inside the shape, 0 outside."""
     h, w = size
     b = labels.shape[0]
-    # Drawn for every sample in a fixed order, whatever its class.
+    # Drawn for every sample in a fixed order, whatever its class and placement: a centred set
+    # differs from the random one only in where the shapes sit.
     r = min(h, w) * uniform(b, *RADIUS, gen)  # (B,) pixels
-    cx = _centre(w, r, torch.rand(b, generator=gen))
-    cy = _centre(h, r, torch.rand(b, generator=gen))
+    cx = _centre(w, r, torch.rand(b, generator=gen), centered)
+    cy = _centre(h, r, torch.rand(b, generator=gen), centered)
     theta = uniform(b, 0.0, 2 * math.pi, gen)
     aux = torch.rand(b, generator=gen)  # shape variation: thickness, inner radius
     alpha = torch.empty(b, h, w)
@@ -52,11 +55,13 @@ def render_shapes(
     return alpha
 
 
-def _centre(side: int, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def _centre(side: int, r: torch.Tensor, t: torch.Tensor, centered: bool) -> torch.Tensor:
     """A centre coordinate (pixel units) where a radius-r disc plus 1 px edge fits."""
     lo, hi = r + 0.5, side - 1.5 - r
     # Tiny images have no room to move the shape: keep it in the middle.
     mid = torch.full_like(r, (side - 1) / 2)
+    if centered:
+        return mid
     return torch.where(hi >= lo, lo + t * (hi - lo), mid)
 
 

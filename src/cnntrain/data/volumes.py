@@ -3,13 +3,17 @@
 Same recipe: a random rotation (uniform over 3D rotations, from a random unit
 quaternion), centre and size per sample, a signed distance function per class on the
 rotated grid, one voxel of anti-aliasing, colours and noise from the shared synthetic
-code. The object's bounding sphere always lies inside the volume.
+code. The object's bounding sphere always lies inside the volume; `data.placement: centered` puts
+its centre in the middle of the volume.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
+from cnntrain.data import options
 from cnntrain.data.datasets import register
 from cnntrain.data.synthetic import synthetic_splits, uniform
 
@@ -20,22 +24,22 @@ RADIUS = (0.22, 0.4)  # bounding-sphere radius as a fraction of the shortest sid
 
 @register("volumes", CLASSES)
 def load_volumes(data: dict, seed: int):
-    return synthetic_splits(
-        "volumes", data, seed, CLASSES, render_volumes, dims=3, minimum=8
-    )
+    render = partial(render_volumes, centered=options.centered(data))
+    return synthetic_splits("volumes", data, seed, CLASSES, render, dims=3, minimum=8)
 
 
 def render_volumes(
-    labels: torch.Tensor, size: tuple[int, ...], gen: torch.Generator
+    labels: torch.Tensor, size: tuple[int, ...], gen: torch.Generator, centered: bool = False
 ) -> torch.Tensor:
     """labels (B,) -> alpha (B, D, H, W) float32."""
     b = labels.shape[0]
     sides = torch.tensor(size, dtype=torch.float32)  # (3,) D, H, W
     r = sides.min() * uniform(b, *RADIUS, gen)  # (B,)
     lo, hi = r[:, None] + 0.5, sides - 1.5 - r[:, None]  # (B, 3)
-    t = torch.rand(b, 3, generator=gen)
-    # (B, 3) z, y, x; in the middle along any side too short to move in
-    centre = torch.where(hi >= lo, lo + t * (hi - lo), (sides - 1) / 2)
+    t = torch.rand(b, 3, generator=gen)  # drawn even when centred: the later draws stay the same
+    # (B, 3) z, y, x; in the middle when centred, or along any side too short to move in
+    movable = (hi >= lo) & (not centered)
+    centre = torch.where(movable, lo + t * (hi - lo), (sides - 1) / 2)
     rot = random_rotations(b, gen)  # (B, 3, 3)
     aux = torch.rand(b, generator=gen)
     alpha = torch.empty(b, *size)

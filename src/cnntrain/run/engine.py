@@ -16,6 +16,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +72,8 @@ class Engine:
     memory_format: torch.memory_format | None = None
     class_weights: torch.Tensor | None = None  # (K,) loss weight per class, on the device
     sampler: str = "shuffle"  # data.sampler: "balanced" draws every class equally often
+    # Sees each batch (x, y) exactly as the model receives it: train_batch.png takes epoch 1's first.
+    on_batch: Callable | None = None
 
     def __post_init__(self):
         self.optimizer = build_optimizer([p for p in self.core.parameters() if p.requires_grad], self.train_cfg)
@@ -146,6 +149,8 @@ class Engine:
         self.optimizer.zero_grad(set_to_none=True)
         for i, (index, y) in enumerate(zip(group, labels)):
             x = self._inputs(index, aug_gen)  # (B, C, *spatial)
+            if self.on_batch is not None:
+                self.on_batch(x, y)
             # DDP averages the gradients over ranks once per group, at its last backward.
             with self._no_sync(i < len(group) - 1):
                 with autocast(self.device, self.amp_dtype):

@@ -36,7 +36,9 @@ from cnntrain.run.engine import Engine
 from cnntrain.run.inference import loss_and_accuracy, predict_logits
 from cnntrain.run.metrics import confusion_matrix
 from cnntrain.run.normalize import Normalizer
+from cnntrain.run.outputs import RunOutputs
 from cnntrain.run.progress import Progress
+from cnntrain.run.report import TestOutcome, test_section, write_report
 from cnntrain.run.resume import load_resumable
 from cnntrain.run.rundir import new_run_dir, run_dir_of_checkpoint
 from cnntrain.text import shape_text
@@ -120,6 +122,8 @@ class Session:
         if self.world.is_main:
             remove_stale_temps(run.last, run.best, run.config, run.metrics, run.summary)  # a kill's leftovers
             run.write_config(self.config.to_dict())
+        self.outputs = RunOutputs(run, classes=list(self.splits.classes), normalizer=self.normalizer,
+                                  title=self.config.name)
         log = self._tensorboard(first_epoch)
         self.saved_epoch = first_epoch - 1 if self.checkpoint is not None else None
         try:
@@ -128,6 +132,8 @@ class Session:
             self.saved_epoch = first_epoch - 1
             if self.train_cfg["graph"] and first_epoch == 1 and log is not None:
                 self._log_graph(engine.core, log)
+            if first_epoch == 1 and self.world.is_main:
+                self.outputs.watch_first_batch(engine)
             stopped_early = self._epochs(engine, first_epoch, log, started - elapsed)
             summary = self._finish(engine, log, time.perf_counter() - started + elapsed)
         except (KeyboardInterrupt, TrainingDiverged) as error:
@@ -271,6 +277,8 @@ class Session:
             self._log_featuremaps(engine.eval_model, log, record["epoch"])
         if self.train_cfg["histograms"]:
             log.histograms(engine.core, record["epoch"])
+        self.outputs.curves(engine.best.epoch)
+        write_report(self.run_dir, finished=False)
 
     def _checkpoint(self, engine: Engine, epoch: int, elapsed: float) -> dict:
         return {
@@ -302,13 +310,15 @@ class Session:
         x = self.normalize(sample.to(self.device))
         names = [info.name for info in default_layers(self.layers)]
         maps = capture(model, x, names)
-        log.images("featuremaps", {n: feature_grid_image(maps[n][0].numpy()) for n in names}, epoch)
+        images = {n: feature_grid_image(maps[n][0].numpy()) for n in names}
+        log.images("featuremaps", images, epoch)
+        self.outputs.featuremaps(epoch, images)
 
     # --- the end ---
 
     def _finish(self, engine: Engine, log, seconds: float) -> dict:
         records = self.run_dir.read_metrics() if self.world.is_main else []
-        test, confusion = self._test_with_best(engine)
+        test, confusion, logits = self._test_with_best(engine)
         summary = {
             "name": self.config.name,
             "run_dir": str(self.run_dir.path),
@@ -336,14 +346,15 @@ class Session:
                 log.images("confusion_matrix", {"test": confusion}, summary["epochs"])
             log.close()
             self.run_dir.write_summary(summary)
+            self._write_report(logits, best_epoch=test["epoch"] if test else None)
         self.progress.end()
         return summary
 
     def _test_with_best(self, engine: Engine):
-        """Test-split metrics of the best checkpoint, and its confusion matrix for TensorBoard."""
+        """Test-split metrics of the best checkpoint, its confusion matrix for TensorBoard, and its logits."""
         split = self.splits.test
         if len(split.y) == 0 or not self.run_dir.best.exists():
-            return None, None
+            return None, None, None
 
         barrier(self.world)
         best = load_checkpoint(self.run_dir.best, map_location=self.device)
@@ -352,7 +363,17 @@ class Session:
         loss, acc = loss_and_accuracy(logits, split.y)
         matrix = confusion_matrix(split.y.numpy(), logits.argmax(1).numpy(), len(self.splits.classes))
         image = confusion_matrix_image(matrix, self.splits.classes, title="test, best checkpoint")
-        return {"loss": loss, "acc": acc, "epoch": best["epoch"]}, image
+        return {"loss": loss, "acc": acc, "epoch": best["epoch"]}, image, logits
+
+    def _write_report(self, logits, best_epoch: int | None) -> None:
+        """The final report.html: with the best checkpoint's test predictions, and mistakes.png."""
+        test = None
+        if logits is not None:
+            split = self.splits.test
+            outcome = TestOutcome("test", list(self.splits.classes), split.y.numpy(),
+                                  torch.softmax(logits, 1).numpy(), split.x, best_epoch)
+            test = test_section(self.run_dir, outcome)
+        write_report(self.run_dir, test=test, finished=True)
 
 
 def versions() -> dict:

@@ -1,4 +1,4 @@
-"""Labelled charts drawn with matplotlib: confusion matrices, model comparisons, 1D inputs.
+"""Labelled charts drawn with matplotlib: confusion matrices, model comparisons, training curves, 1D inputs.
 
 matplotlib is imported lazily, with the Agg backend, because it is slow to import and must never
 need a display. `pictures.py` holds the pixel-exact pictures (feature maps, filters).
@@ -6,6 +6,7 @@ need a display. `pictures.py` holds the pixel-exact pictures (feature maps, filt
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -88,12 +89,12 @@ def save_compare_plot(models: list[dict], path: str | os.PathLike) -> Path:
     """Two panels: validation accuracy per epoch and accuracy vs input shift, one line per model.
 
     Each model dict has `name`, `val_acc` (fractions per epoch) and `shift_acc` ({"pixels":
-    fraction}); a missing or empty series is simply not drawn.
+    fraction}), and may have `params` (named in the legend); a missing or empty series is simply not drawn.
     """
     fig = _new_figure((12, 4.5))
     ax_epoch, ax_shift = fig.subplots(1, 2)
     for i, model in enumerate(models):
-        style = {"color": f"C{i % 10}", "label": model["name"]}  # same colour in both panels
+        style = {"color": f"C{i % 10}", "label": model_label(model)}  # same colour in both panels
         acc = list(model.get("val_acc") or [])
         if acc:
             marker = "o" if len(acc) <= 30 else None
@@ -107,6 +108,12 @@ def save_compare_plot(models: list[dict], path: str | os.PathLike) -> Path:
     fig.suptitle("model comparison")
     fig.tight_layout()
     return save_png(_render(fig), path)
+
+
+def model_label(model: dict) -> str:
+    """`mlp (410,906 params)`: the legend names the price of each model beside its curve."""
+    params = model.get("params")
+    return f"{model['name']} ({params:,} params)" if isinstance(params, int) else model["name"]
 
 
 def _finish_panel(ax, title: str, xlabel: str) -> None:
@@ -138,6 +145,62 @@ def line_plot_image(signal: np.ndarray) -> np.ndarray:
     fig.tight_layout()
     return _render(fig)
 
+
+
+# --- training curves (curves.png) -----------------------------------------------------------
+
+TRAIN_COLOR, VAL_COLOR, LR_COLOR, BEST_COLOR = "C0", "C1", "C2", "C3"
+
+
+def curves_image(records: list[dict], *, best_epoch: int | None = None, title: str = "") -> np.ndarray:
+    """Three panels (loss, accuracy, learning rate) over epochs, from metrics.jsonl records: (H, W, 3)."""
+    fig = _new_figure((13, 3.8))
+    ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
+    epochs = [r["epoch"] for r in records]
+    marker = "o" if len(records) <= 30 else None
+    for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy (%)")):
+        scale = 100 if key == "acc" else 1
+        for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
+            ax.plot(epochs, _series(records, f"{split}_{key}", scale), marker=marker, color=color, label=split)
+        ax.set_ylabel(label)
+    ax_lr.plot(epochs, _series(records, "lr", 1), marker=marker, color=LR_COLOR, label="learning rate")
+    ax_lr.set_ylabel("learning rate")
+    if _spans_decades(_series(records, "lr", 1)):
+        ax_lr.set_yscale("log")
+    for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy"), (ax_lr, "learning rate")):
+        _finish_curve(ax, name, best_epoch)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _render(fig)
+
+
+def save_curves(records: list[dict], path: str | os.PathLike, *, best_epoch: int | None = None,
+                title: str = "") -> Path:
+    return save_png(curves_image(records, best_epoch=best_epoch, title=title), path)
+
+
+def _series(records: list[dict], key: str, scale: float) -> list[float]:
+    """A metric per epoch; a missing or null value (an empty validation split) is a gap, not a zero."""
+    values = [r.get(key) for r in records]
+    return [v * scale if isinstance(v, (int, float)) and math.isfinite(v) else float("nan") for v in values]
+
+
+def _spans_decades(values: list[float]) -> bool:
+    positive = [v for v in values if v > 0]
+    return bool(positive) and max(positive) / min(positive) >= 100
+
+
+def _finish_curve(ax, name: str, best_epoch: int | None) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(name)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if best_epoch:
+        ax.axvline(best_epoch, color=BEST_COLOR, linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
+    ax.legend(fontsize=8)
 
 
 # --- matplotlib without pyplot -------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""The pictures a run directory keeps current, so a run can be looked at instead of read:
+
+    curves.png                loss, accuracy and learning rate per epoch (after every epoch)
+    train_batch.png           the first training batch of epoch 1, as the network receives it
+    featuremaps/epoch_NNN.png the fixed validation image's feature maps at each logged epoch
+    mistakes.png              the test images the best checkpoint gets wrong (at the end)
+    report.html               all of it on one page (run/report.py)
+
+Training calls `RunOutputs` on rank 0; `cnntrain report` and `cnntrain evaluate` use the functions.
+Every file is written atomically (viz/png.py), so a page reloading mid-run never shows half a picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnntrain.run.normalize import Normalizer
+from cnntrain.run.rundir import RunDir
+from cnntrain.viz.charts import save_curves
+from cnntrain.viz.mosaic import MAX_TILES, Caption, save_mosaic, titled_column_image
+from cnntrain.viz.png import save_png
+
+CURVES = "curves.png"
+TRAIN_BATCH = "train_batch.png"
+MISTAKES = "mistakes.png"
+FEATUREMAPS = "featuremaps"
+WRONG_RED = (185, 28, 28)
+
+
+def featuremap_frame(epoch: int) -> str:
+    return f"{FEATUREMAPS}/epoch_{epoch:03d}.png"
+
+
+def display_pixels(x: torch.Tensor, normalizer: Normalizer) -> np.ndarray:
+    """Undo the normalization of a batch (B, C, *spatial) for display: uint8 pixels as the data held them
+    (augmented pixels too: a rotation's corners or a shift's border show as they were filled)."""
+    x = x.detach().float().cpu()
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    std = torch.tensor(normalizer.std, dtype=torch.float32)
+    std = torch.where(std < 1e-6, torch.ones_like(std), std)  # as Normalizer.to does for a constant channel
+    mean = torch.tensor(normalizer.mean, dtype=torch.float32)
+    pixels = (x * std.view(shape) + mean.view(shape)) * 255
+    return pixels.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def save_batch_picture(path: Path, pixels: np.ndarray, labels, classes: list[str]) -> Path:
+    """Up to 32 samples (B, C, *spatial) uint8, each captioned with its class."""
+    captions = [Caption((classes[int(y)],)) for y in list(labels)[:MAX_TILES]]
+    return save_mosaic(pixels[:MAX_TILES], captions, path)
+
+
+@dataclass
+class Mistake:
+    sample: int  # index into the evaluated split (or folder)
+    true: str
+    predicted: str
+    prob: float  # the probability the model gave its predicted class
+
+
+def find_mistakes(labels: np.ndarray, probs: np.ndarray, classes: list[str]) -> list[Mistake]:
+    """Every wrong prediction, most confident first (ties by sample index)."""
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    predicted, confidence = probs.argmax(1), probs.max(1)
+    wrong = np.flatnonzero(predicted != labels)
+    order = wrong[np.lexsort((wrong, -confidence[wrong]))]
+    return [Mistake(int(i), classes[int(labels[i])], classes[int(predicted[i])], float(confidence[i]))
+            for i in order]
+
+
+def save_mistakes_picture(path: Path, samples: np.ndarray, mistakes: list[Mistake]) -> Path | None:
+    """The first 32 mistakes as a mosaic captioned true / predicted + probability; None when there are none."""
+    shown = mistakes[:MAX_TILES]
+    if not shown:
+        Path(path).unlink(missing_ok=True)  # an old picture would show mistakes the model no longer makes
+        return None
+    pixels = np.stack([np.asarray(samples[m.sample]) for m in shown])
+    captions = [Caption((f"true: {m.true}", f"pred: {m.predicted} {m.prob:.0%}"), ((0, 0, 0), WRONG_RED))
+                for m in shown]
+    return save_mosaic(pixels, captions, path)
+
+
+def save_featuremap_frame(path: Path, images: dict[str, np.ndarray]) -> Path:
+    """One epoch's feature-map grids (layer name -> (H, W, 3)), each titled, stacked top to bottom."""
+    return save_png(titled_column_image(images), path)
+
+
+class RunOutputs:
+    """What a training run writes beside its checkpoints after each epoch and at the end (rank 0 only)."""
+
+    def __init__(self, run: RunDir, *, classes: list[str], normalizer: Normalizer, title: str):
+        self.run, self.classes, self.normalizer, self.title = run, classes, normalizer, title
+
+    def watch_first_batch(self, engine) -> None:
+        """Have the engine hand over its next batch (epoch 1's first) as the model receives it."""
+
+        def first_batch(x: torch.Tensor, y: torch.Tensor) -> None:
+            engine.on_batch = None  # only the first one
+            pixels = display_pixels(x[:MAX_TILES], self.normalizer)
+            save_batch_picture(self.run.path / TRAIN_BATCH, pixels, y[:MAX_TILES].cpu().tolist(), self.classes)
+
+        engine.on_batch = first_batch
+
+    def featuremaps(self, epoch: int, images: dict[str, np.ndarray]) -> None:
+        save_featuremap_frame(self.run.path / featuremap_frame(epoch), images)
+
+    def curves(self, best_epoch: int | None) -> None:
+        write_curves(self.run, best_epoch=best_epoch, title=self.title)
+
+
+def write_curves(run: RunDir, *, best_epoch: int | None, title: str) -> Path | None:
+    """curves.png from metrics.jsonl; None when no epoch is logged yet."""
+    records = run.read_metrics()
+    if not records:
+        return None
+    return save_curves(records, run.path / CURVES, best_epoch=best_epoch, title=title)

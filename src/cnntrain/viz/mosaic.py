@@ -1,0 +1,124 @@
+"""Labelled mosaics of input samples: a training batch as the network receives it, or the test images
+a model gets wrong, each tile with a caption under it.
+
+A sample is (C, L), (C, H, W) or (C, D, H, W) uint8: a 2D image is shown as it is (grey for one
+channel, colour for three, the first channel otherwise), a volume by its middle depth slice and a
+signal as lines, one colour per channel. numpy and PIL only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from cnntrain.viz.png import save_png
+
+MAX_TILES = 32
+COLUMNS = 8
+TILE_PX = 96  # images are zoomed by whole pixels to about this size (never below their own size)
+SIGNAL_SIZE = (128, 64)  # (width, height) of one signal tile
+_GAP = 6
+_CAPTION_LINE_PX = 13
+_BACKGROUND = (255, 255, 255)
+_SIGNAL_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))
+
+
+@dataclass(frozen=True)
+class Caption:
+    """Lines of text under a tile; `color` for each line (RGB)."""
+
+    lines: tuple[str, ...]
+    colors: tuple[tuple[int, int, int], ...] = ()
+
+
+def mosaic_image(samples: np.ndarray, captions: list[Caption], *, columns: int = COLUMNS) -> np.ndarray:
+    """Up to MAX_TILES samples (N, C, *spatial) uint8 in rows of `columns`, each captioned: (H, W, 3)."""
+    samples = np.asarray(samples)[:MAX_TILES]
+    if samples.dtype != np.uint8 or samples.ndim not in (3, 4, 5):
+        raise ValueError(f"expected uint8 samples (N, C, *spatial) with 1-3 spatial dims, got "
+                         f"{samples.dtype} {samples.shape}")
+    if len(samples) == 0:
+        raise ValueError("no samples to draw")
+    tiles = [sample_tile(s) for s in samples]
+    tile_h, tile_w = tiles[0].shape[:2]
+    caption_h = _CAPTION_LINE_PX * max(len(c.lines) for c in captions[: len(tiles)]) + 4
+    cols = min(columns, len(tiles))
+    rows = math.ceil(len(tiles) / cols)
+    cell_w, cell_h = max(tile_w, 84), tile_h + caption_h
+    canvas = Image.new("RGB", (cols * cell_w + (cols + 1) * _GAP, rows * cell_h + (rows + 1) * _GAP), _BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=11)
+    for i, (tile, caption) in enumerate(zip(tiles, captions)):
+        x, y = tile_origin(i, cols, cell_w, cell_h)
+        canvas.paste(Image.fromarray(tile), (x, y))
+        for j, line in enumerate(caption.lines):
+            color = caption.colors[j] if j < len(caption.colors) else (0, 0, 0)
+            draw.text((x, y + tile_h + 2 + j * _CAPTION_LINE_PX), _fit(line, cell_w, font, draw), fill=color,
+                      font=font)
+    return np.asarray(canvas)
+
+
+def save_mosaic(samples: np.ndarray, captions: list[Caption], path: str | os.PathLike) -> Path:
+    return save_png(mosaic_image(samples, captions), path)
+
+
+def tile_origin(index: int, cols: int, cell_w: int, cell_h: int) -> tuple[int, int]:
+    """Top-left pixel of tile `index`: row by row, `_GAP` px around every cell."""
+    row, col = divmod(index, cols)
+    return _GAP + col * (cell_w + _GAP), _GAP + row * (cell_h + _GAP)
+
+
+def sample_tile(sample: np.ndarray) -> np.ndarray:
+    """One sample (C, *spatial) uint8 as an (h, w, 3) picture."""
+    if sample.ndim == 2:
+        return _signal_tile(sample)
+    if sample.ndim == 4:  # a volume: the middle slice cuts through the object
+        sample = sample[:, sample.shape[1] // 2]
+    pixels = sample if sample.shape[0] == 3 else np.repeat(sample[:1], 3, axis=0)
+    zoom = max(1, round(TILE_PX / max(pixels.shape[1:])))
+    pixels = np.repeat(np.repeat(pixels, zoom, axis=1), zoom, axis=2)
+    return np.ascontiguousarray(pixels.transpose(1, 2, 0))
+
+
+def _signal_tile(signal: np.ndarray) -> np.ndarray:
+    """(C, L) -> lines on a white tile, all channels on one 0..255 scale so their levels compare."""
+    width, height = SIGNAL_SIZE
+    image = Image.new("RGB", SIGNAL_SIZE, (250, 250, 250))
+    draw = ImageDraw.Draw(image)
+    length = signal.shape[1]
+    xs = np.linspace(1, width - 2, length) if length > 1 else np.array([width / 2])
+    for c, channel in enumerate(signal[: len(_SIGNAL_COLORS)]):
+        ys = (height - 2) - channel.astype(np.float64) / 255.0 * (height - 4)
+        points = list(zip(xs.tolist(), ys.tolist()))
+        draw.line(points, fill=_SIGNAL_COLORS[c], width=1) if len(points) > 1 else draw.point(points)
+    draw.rectangle((0, 0, width - 1, height - 1), outline=(200, 200, 200))
+    return np.asarray(image)
+
+
+def titled_column_image(pictures: dict[str, np.ndarray]) -> np.ndarray:
+    """Pictures (title -> (h, w, 3) uint8) stacked top to bottom, each under its title: (H, W, 3)."""
+    font = ImageFont.load_default(size=12)
+    width = max(p.shape[1] for p in pictures.values()) + 2 * _GAP
+    height = sum(p.shape[0] + _CAPTION_LINE_PX + 2 * _GAP for p in pictures.values()) + _GAP
+    canvas = Image.new("RGB", (width, height), _BACKGROUND)
+    draw, y = ImageDraw.Draw(canvas), _GAP
+    for title, picture in pictures.items():
+        draw.text((_GAP, y), _fit(title, width - 2 * _GAP, font, draw), fill=(0, 0, 0), font=font)
+        y += _CAPTION_LINE_PX + _GAP
+        canvas.paste(Image.fromarray(np.ascontiguousarray(picture)), (_GAP, y))
+        y += picture.shape[0] + _GAP
+    return np.asarray(canvas)
+
+
+def _fit(text: str, width: int, font, draw) -> str:
+    """Shorten `text` with an ellipsis until it fits `width` px (long class names)."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
