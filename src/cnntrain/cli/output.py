@@ -275,7 +275,8 @@ def compare_table(result) -> None:
     out.print(table)
     out.print("[dim]shift: every test image moved that many pixels in a seeded random direction "
               "(the same for every model), the border filled with its background[/]")
-    out.print(f"wrote [bold]{_e(result.json_path)}[/] and [bold]{_e(result.plot_path)}[/]\n"
+    page = f", [bold]{_e(result.page_path)}[/]" if getattr(result, "page_path", None) else ""
+    out.print(f"wrote [bold]{_e(result.json_path)}[/]{page} and [bold]{_e(result.plot_path)}[/]\n"
               f"next:\n  tensorboard --logdir {_e(result.out_dir)}")
 
 

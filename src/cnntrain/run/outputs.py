@@ -105,7 +105,8 @@ class RunOutputs:
         engine.on_batch = first_batch
 
     def featuremaps(self, epoch: int, images: dict[str, np.ndarray]) -> None:
-        save_featuremap_frame(self.run.path / featuremap_frame(epoch), images)
+        if images:  # an MLP has no conv or pooling layer to show
+            save_featuremap_frame(self.run.path / featuremap_frame(epoch), images)
 
     def curves(self, best_epoch: int | None) -> None:
         write_curves(self.run, best_epoch=best_epoch, title=self.title)

@@ -9,6 +9,10 @@ than an MLP, and since the same filter looks everywhere, an object moved a few p
 recognised. Each model's best checkpoint is tested on the test images as they are and shifted by
 a few pixel amounts in seeded random directions (the same directions for every model), the
 uncovered border filled with the image's background.
+
+The protocol: the built-in shapes and volumes are generated centred (`data.placement=centered`) for
+training and testing, so that the shift alone moves the objects, unless the config or a --set names
+data.placement itself (`--set data.placement=random`: objects anywhere, in training too).
 """
 
 from __future__ import annotations
@@ -18,19 +22,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from cnntrain.atomic import atomic_write_text
 from cnntrain.config.loader import Config, load_config
-from cnntrain.data import load_data, shift_images
+from cnntrain.data import load_data
 from cnntrain.errors import CnntrainError, ConfigError
 from cnntrain.model.summary import summarize
 from cnntrain.run.rundir import RunDir, new_run_dir
 from cnntrain.run.train import train
 from cnntrain.run.trained import load_trained
+from cnntrain.tasks.compare_outputs import protocol_text, shift_example, shifted, write_compare_page
 from cnntrain.viz.charts import save_compare_plot
 
 DEFAULT_CONFIGS = ("mlp.yaml", "cnn.yaml")
+CENTERED = "data.placement=centered"
 # Shifts as fractions of the image's shorter side: 0, 2, 4, 8, 12 pixels at 64x64.
 SHIFT_FRACTIONS = (0, 1 / 32, 1 / 16, 1 / 8, 3 / 16)
 
@@ -49,6 +53,8 @@ class ModelResult:
     test_acc: float  # best checkpoint, unshifted test images
     shift_acc: dict  # "pixels" -> test accuracy with every image shifted that far
     val_acc: list = field(default_factory=list)  # per epoch, for the plot
+    placement: str = "random"  # data.placement it trained and was tested with (shapes and volumes)
+    dataset: str = ""
 
 
 @dataclass
@@ -58,6 +64,7 @@ class CompareResult:
     shifts: list
     json_path: Path
     plot_path: Path
+    page_path: Path | None = None  # compare.html
 
 
 def package_configs() -> Path:
@@ -91,18 +98,33 @@ def compare(configs: list[str | Path] | None = None, *, overrides=(), out: str |
     `on_model(i, n, config)` is called before each model trains (the CLI prints a heading).
     """
     paths = [find_config(p) for p in configs] if configs else default_configs()
-    loaded = [load_config(p, list(overrides)) for p in paths]  # every config checked before any training
+    loaded = [_load(p, list(overrides)) for p in paths]  # every config checked before any training
     names = _run_names(loaded)
     out_dir = Path(out) if out is not None else new_run_dir("compare", None, runs_root).path
     _check_free(out_dir, names)
     data_cache: dict = {}
-    models = []
+    models, trained = [], []
     for i, (path, config, name) in enumerate(zip(paths, loaded, names)):
         if on_model is not None:
             on_model(i, len(loaded), config)
-        models.append(_one_model(path, config, out_dir / name, shifts, data_cache, progress))
+        result, model = _one_model(path, config, out_dir / name, shifts, data_cache, progress)
+        models.append(result)
+        trained.append(model)
     shifts = sorted(int(s) for s in models[0].shift_acc)
-    return CompareResult(out_dir, models, shifts, *_write(out_dir, models, shifts))
+    test_x, test_y = _test_split(trained[0].config, data_cache)
+    example = shift_example(out_dir, trained, [m.name for m in models], test_x, test_y, shifts,
+                            trained[0].config.train["seed"])
+    json_path, plot_path = _write(out_dir, models, shifts, example)
+    page = write_compare_page(out_dir, json.loads(json_path.read_text(encoding="utf-8")))
+    return CompareResult(out_dir, models, shifts, json_path, plot_path, page)
+
+
+def _load(path: Path, overrides: list[str]) -> Config:
+    """The config with compare's protocol: centred objects, unless the config or a --set places them."""
+    config = load_config(path, overrides)
+    named = config.line_of("data", "placement") is not None or any(
+        o.split("=", 1)[0].strip() == "data.placement" for o in overrides)
+    return config if named else load_config(path, [CENTERED, *overrides])
 
 
 def _run_names(configs: list[Config]) -> list[str]:
@@ -121,7 +143,8 @@ def _check_free(out_dir: Path, names: list[str]) -> None:
                             "choose another --out, or leave --out out to count up runs/compare/<n>")
 
 
-def _one_model(path: Path, config: Config, run_dir: Path, shifts, data_cache: dict, progress) -> ModelResult:
+def _one_model(path: Path, config: Config, run_dir: Path, shifts, data_cache: dict, progress):
+    """Train one config and measure its best checkpoint: (ModelResult, the loaded Trained model)."""
 
     result = train(config, out=run_dir, progress=progress)
     run = RunDir(result.run_dir)
@@ -140,8 +163,9 @@ def _one_model(path: Path, config: Config, run_dir: Path, shifts, data_cache: di
         train_seconds=sum(r["epoch_seconds"] for r in records),
         images_per_sec=sum(r["images_per_sec"] for r in records) / max(1, len(records)),
         test_acc=shift_acc["0"] if "0" in shift_acc else _accuracy(trained, test_x, test_y), shift_acc=shift_acc,
-        val_acc=[r["val_acc"] for r in records],
-    )
+        val_acc=[r["val_acc"] for r in records], placement=trained.config.data["placement"],
+        dataset=trained.config.data["dataset"],
+    ), trained
 
 
 def _test_split(config: Config, cache: dict):
@@ -161,21 +185,16 @@ def shift_accuracy(trained, x, y, shifts: list[int] | None, seed: int) -> dict:
     amount), so every model sees exactly the same shifted images."""
 
     shifts = shifts if shifts is not None else shift_amounts(min(x.shape[2:]))
-    accuracy = {}
-    for pixels in shifts:
-        generator = torch.Generator().manual_seed(seed * 1009 + int(pixels))
-        moved = shift_images(x, int(pixels), generator) if pixels else x
-        accuracy[str(int(pixels))] = _accuracy(trained, moved, y)
-    return accuracy
+    return {str(int(pixels)): _accuracy(trained, shifted(x, pixels, seed), y) for pixels in shifts}
 
 
 def _accuracy(trained, x, y) -> float:
     return float((trained.logits(x).argmax(1) == y).float().mean())
 
 
-def _write(out_dir: Path, models: list[ModelResult], shifts: list[int]) -> tuple[Path, Path]:
-
-    document = {"models": [asdict(m) for m in models], "shifts": shifts}
+def _write(out_dir: Path, models: list[ModelResult], shifts: list[int], example: dict | None) -> tuple[Path, Path]:
+    document = {"models": [asdict(m) for m in models], "shifts": shifts, "protocol": protocol_text(models),
+                "example": example}
     json_path = out_dir / "compare.json"
     atomic_write_text(json_path, json.dumps(document, indent=2) + "\n")
     plot = save_compare_plot([asdict(m) for m in models], out_dir / "compare.png")

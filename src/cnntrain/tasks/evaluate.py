@@ -26,6 +26,7 @@ from cnntrain.data.files import load_labelled_folder
 from cnntrain.errors import ConfigError, DataError
 from cnntrain.run.inference import loss_and_accuracy
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion, top_k_accuracy
+from cnntrain.run.outputs import find_mistakes, save_mistakes_picture
 from cnntrain.run.rundir import run_dir_of_checkpoint
 from cnntrain.run.trained import load_for_inference
 from cnntrain.viz.charts import save_confusion_matrix
@@ -93,9 +94,13 @@ def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: s
     out_dir = Path(out) if out is not None else run_dir_of_checkpoint(trained.path).path / f"eval-{label}"
     result = EvalResult(str(trained.path), label, trained.classes, loss, top5, matrix,
                         metrics_from_confusion(matrix, trained.classes), out_dir, epoch=trained.epoch)
+    probs = torch.softmax(logits, 1)
     result.files = _write_pictures(result)
+    mistakes = save_mistakes_picture(out_dir / "mistakes.png", x, find_mistakes(y.numpy(), probs.numpy(),
+                                                                                 trained.classes))
+    if mistakes is not None:
+        result.files["mistakes"] = mistakes
     if predictions is not None:
-        probs = torch.softmax(logits, 1)
         result.files["predictions"] = write_predictions(predictions, paths, y, probs, trained.classes)
     return result
 
