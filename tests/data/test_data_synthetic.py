@@ -185,6 +185,36 @@ def test_shapes_move_around():
     assert cx.std() > 2.5 and cx.min() < 12 and cx.max() > 19
 
 
+def test_centred_shapes_sit_in_the_middle_and_differ_only_in_place():
+    random = load_data(config(image_size=32, train_size=120), seed=0)
+    centred = load_data(config(image_size=32, train_size=120, placement="centered"), seed=0)
+    mask = _foreground(centred.train.x).float()
+    yy, xx = torch.meshgrid(torch.arange(32).float(), torch.arange(32).float(), indexing="ij")
+    area = mask.sum((1, 2))
+    cx, cy = (mask * xx).sum((1, 2)) / area, (mask * yy).sum((1, 2)) / area
+    assert (cx - 15.5).abs().max() < 1.5 and (cy - 15.5).abs().max() < 1.5  # triangles sit a little off
+    assert torch.equal(centred.train.y, random.train.y)  # same labels, sizes, rotations, colours
+    assert (area - _foreground(random.train.x).float().sum((1, 2))).abs().median() < 3
+    assert centred.fingerprint != random.fingerprint
+
+
+def test_centred_volumes_sit_in_the_middle():
+    s = load_data(config(dataset="volumes", image_size=12, placement="centered"), seed=0)
+    x = s.train.x.float()[:, 0]  # (N, D, H, W)
+    bright = x > x.flatten(1).median(1).values[:, None, None, None] + 0.17 * 255
+    for axis in (1, 2, 3):
+        profile = bright.float().sum(tuple(a for a in (1, 2, 3) if a != axis))  # (N, side)
+        centre = (profile * torch.arange(12).float()).sum(1) / profile.sum(1)
+        assert (centre - 5.5).abs().max() < 1.5
+
+
+def test_placement_random_is_the_default_and_bad_values_are_refused():
+    without = {k: v for k, v in config().items() if k != "placement"}  # a config from before the key
+    assert load_data(config(placement="random"), seed=0).fingerprint == load_data(without, seed=0).fingerprint
+    with pytest.raises(DataError, match="data.placement"):
+        load_data(config(placement="middle"), seed=0)
+
+
 def test_rgb_shapes_have_colour():
     s = load_data(config(channels=3, train_size=30), seed=0)
     per_channel = s.train.x.float().mean((2, 3))  # (N, 3)

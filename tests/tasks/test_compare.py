@@ -93,3 +93,59 @@ def test_test_split_is_the_one_training_used():
     x, y = _test_split(config, {})
     full = load_data(config.data, config.train["seed"]).test
     assert torch.equal(x, full.x) and torch.equal(y, full.y)
+
+
+def test_default_protocol_trains_on_centred_objects(compared):
+    out, _ = compared
+    document = json.loads((out / "compare.json").read_text())
+    assert [m["placement"] for m in document["models"]] == ["centered", "centered"]
+    assert "centred objects" in document["protocol"]
+    for name in ("mlp", "cnn"):
+        assert "placement: centered" in (out / name / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("extra, file_value, expected", [
+    ([], None, "centered"),
+    (["data.placement=random"], None, "random"),  # today's protocol
+    ([], "random", "random"),  # a config that names its placement keeps it
+])
+def test_placement_protocol_gives_way_to_the_user(tmp_path, extra, file_value, expected):
+    from cnntrain.tasks.compare import _load
+
+    text = find_config("cnn.yaml").read_text()
+    if file_value:
+        text = text.replace("  dataset: shapes\n", f"  dataset: shapes\n  placement: {file_value}\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert _load(path, extra).data["placement"] == expected
+
+
+def test_compare_page_in_a_browser(compared, page):
+    """compare.html shows compare.json's numbers, and the shifted example as each model predicted it."""
+    from cnntrain.run.trained import load_trained
+    from cnntrain.tasks.compare import _test_split
+    from cnntrain.tasks.compare_outputs import shifted
+
+    out, _ = compared
+    document = json.loads((out / "compare.json").read_text())
+    page.open(out / "compare.html")
+    assert page.broken_images() == [] and page.console_errors() == [] and page.network_urls() == []
+    driver = page.driver
+    for key in ("params", "macs", "test_acc"):
+        cells = driver.find_elements("css selector", f'#numbers-table tr[data-key="{key}"] td')
+        assert [float(c.get_attribute("data-value")) for c in cells] == [m[key] for m in document["models"]]
+    for shift in document["shifts"]:
+        cells = driver.find_elements("css selector", f'#shift-table tr[data-shift="{shift}"] td')
+        assert [float(c.get_attribute("data-value")) for c in cells] == [m["shift_acc"][str(shift)]
+                                                                          for m in document["models"]]
+    assert "centred objects" in driver.find_element("id", "protocol").text
+    example = document["example"]
+    for m in document["models"]:
+        trained = load_trained(Path(m["run_dir"]) / "checkpoints" / "best.pt")
+        x, y = _test_split(trained.config, {})
+        shown = [c.get_attribute("data-class") for c in
+                 driver.find_elements("css selector", f'#example-table tr[data-model="{m["name"]}"] td')]
+        predicted = [trained.classes[int(trained.logits(shifted(x, s, trained.config.train["seed"])[
+            example["index"]:example["index"] + 1]).argmax())] for s in document["shifts"]]
+        assert shown == predicted
+    assert len(list((out / "shifted").glob("shift_*.png"))) == len(document["shifts"])

@@ -46,15 +46,13 @@ def mosaic_image(samples: np.ndarray, captions: list[Caption], *, columns: int =
         raise ValueError("no samples to draw")
     tiles = [sample_tile(s) for s in samples]
     tile_h, tile_w = tiles[0].shape[:2]
-    caption_h = _CAPTION_LINE_PX * max(len(c.lines) for c in captions[: len(tiles)]) + 4
-    cols = min(columns, len(tiles))
-    rows = math.ceil(len(tiles) / cols)
-    cell_w, cell_h = max(tile_w, 84), tile_h + caption_h
-    canvas = Image.new("RGB", (cols * cell_w + (cols + 1) * _GAP, rows * cell_h + (rows + 1) * _GAP), _BACKGROUND)
+    lines = max(len(c.lines) for c in captions[: len(tiles)])
+    origins, (width, height) = mosaic_layout(len(tiles), tile_h, tile_w, lines, columns=columns)
+    canvas = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=11)
-    for i, (tile, caption) in enumerate(zip(tiles, captions)):
-        x, y = tile_origin(i, cols, cell_w, cell_h)
+    cell_w = _cell_width(tile_w)
+    for tile, caption, (x, y) in zip(tiles, captions, origins):
         canvas.paste(Image.fromarray(tile), (x, y))
         for j, line in enumerate(caption.lines):
             color = caption.colors[j] if j < len(caption.colors) else (0, 0, 0)
@@ -67,10 +65,17 @@ def save_mosaic(samples: np.ndarray, captions: list[Caption], path: str | os.Pat
     return save_png(mosaic_image(samples, captions), path)
 
 
-def tile_origin(index: int, cols: int, cell_w: int, cell_h: int) -> tuple[int, int]:
-    """Top-left pixel of tile `index`: row by row, `_GAP` px around every cell."""
-    row, col = divmod(index, cols)
-    return _GAP + col * (cell_w + _GAP), _GAP + row * (cell_h + _GAP)
+def mosaic_layout(n: int, tile_h: int, tile_w: int, caption_lines: int, *, columns: int = COLUMNS):
+    """Where each of n tiles goes, row by row with `_GAP` px around every cell: ([(x, y) top-left], (W, H))."""
+    cols = min(columns, n)
+    rows = math.ceil(n / cols)
+    cell_w, cell_h = _cell_width(tile_w), tile_h + _CAPTION_LINE_PX * caption_lines + 4
+    origins = [(_GAP + (i % cols) * (cell_w + _GAP), _GAP + (i // cols) * (cell_h + _GAP)) for i in range(n)]
+    return origins, (cols * cell_w + (cols + 1) * _GAP, rows * cell_h + (rows + 1) * _GAP)
+
+
+def _cell_width(tile_w: int) -> int:
+    return max(tile_w, 84)  # room for a caption under a small tile
 
 
 def sample_tile(sample: np.ndarray) -> np.ndarray:

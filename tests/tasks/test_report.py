@@ -1,0 +1,171 @@
+"""The run at a glance: the pictures and report.html a training run writes, checked by what they show and in
+a real browser, and `cnntrain report` rebuilding the page of a run made before there were pictures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnntrain.viz.mosaic import MAX_TILES, mosaic_layout, sample_tile
+
+EPOCHS = 2
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_yaml, one_thread):
+    """A TINY_TRAIN run of two epochs that logs feature maps every epoch, trained through the CLI."""
+    from typer.testing import CliRunner
+
+    from cnntrain.cli.app import app
+
+    folder = tmp_path_factory.mktemp("report")
+    (folder / "tiny.yaml").write_text(tiny_yaml, encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", "-c", str(folder / "tiny.yaml"), "--out", str(folder / "run"),
+                                      "--quiet", "--set", f"train.epochs={EPOCHS}", "--set",
+                                      "train.featuremap_every=1"])
+    assert result.exit_code == 0, result.output
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def data(run):
+    """The run's splits, generated again from its config."""
+    from cnntrain.config import config_from_dict
+    from cnntrain.data import load_data
+
+    config = config_from_dict(json.loads(json.dumps(_yaml(run / "config.yaml"))))
+    return load_data(config.data, config.train["seed"])
+
+
+@pytest.fixture(scope="module")
+def evaluated(run, tmp_path_factory):
+    """`cnntrain evaluate --json --predictions` on the best checkpoint: (its JSON, its CSV rows, its out folder)."""
+    from typer.testing import CliRunner
+
+    from cnntrain.cli.app import app
+
+    out = tmp_path_factory.mktemp("eval")
+    result = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(run / "checkpoints" / "best.pt"), "--json",
+                                      "--out", str(out / "e"), "--predictions", str(out / "p.csv")])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), list(csv.DictReader((out / "p.csv").open())), out / "e"
+
+
+def _yaml(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def _tiles(picture_path, samples, lines: int) -> list[np.ndarray]:
+    """The tiles of a mosaic PNG, cut out where mosaic_layout put them."""
+    picture = np.asarray(Image.open(picture_path).convert("RGB"))
+    tile_h, tile_w = sample_tile(samples[0]).shape[:2]
+    origins, size = mosaic_layout(len(samples), tile_h, tile_w, lines)
+    assert picture.shape[:2] == (size[1], size[0])
+    return [picture[y:y + tile_h, x:x + tile_w] for x, y in origins]
+
+
+def _expected_mistakes(rows: list[dict]) -> list[tuple]:
+    """evaluate's wrong predictions, most confident first: (sample, true, predicted)."""
+    wrong = [r for r in rows if r["true"] != r["predicted"]]
+    wrong.sort(key=lambda r: (-float(r["confidence"]), int(r["path"])))
+    return [(int(r["path"]), r["true"], r["predicted"]) for r in wrong]
+
+
+def test_every_file_is_there(run):
+    for name in ("curves.png", "train_batch.png", "mistakes.png", "report.html"):
+        assert (run / name).stat().st_size > 0, name
+    frames = sorted(p.name for p in (run / "featuremaps").glob("*.png"))
+    assert frames == [f"epoch_{e:03d}.png" for e in range(1, EPOCHS + 1)]
+    assert not list(run.glob(".*.tmp"))  # every write was atomic and finished
+
+
+def test_train_batch_shows_the_first_batch_with_its_labels(run, data):
+    """No augmentation in TINY_TRAIN: the de-normalized batch is the epoch's first images, pixel for pixel."""
+    from cnntrain.run.distributed import World
+    from cnntrain.run.engine import epoch_shard
+
+    config = _yaml(run / "config.yaml")
+    index = epoch_shard(len(data.train.y), config["train"]["seed"], 1, World())[: config["train"]["batch_size"]]
+    samples = data.train.x[index][:MAX_TILES].numpy()
+    for tile, sample in zip(_tiles(run / "train_batch.png", samples, lines=1), samples):
+        assert np.abs(tile.astype(int) - sample_tile(sample).astype(int)).max() <= 1  # float round trip
+
+
+def test_mistakes_png_shows_evaluates_wrong_images_in_order(run, data, evaluated):
+    _, rows, _ = evaluated
+    expected = _expected_mistakes(rows)[:MAX_TILES]
+    assert expected, "the tiny model should get some test images wrong"
+    samples = data.test.x[[s for s, _, _ in expected]].numpy()
+    for tile, sample in zip(_tiles(run / "mistakes.png", samples, lines=2), samples):
+        assert np.array_equal(tile, sample_tile(sample))
+
+
+def test_evaluate_writes_the_same_gallery(run, evaluated):
+    _, _, out = evaluated
+    assert np.array_equal(np.asarray(Image.open(out / "mistakes.png")), np.asarray(Image.open(run / "mistakes.png")))
+
+
+def _check_page(page, path) -> None:
+    page.open(path)
+    assert page.broken_images() == []
+    assert page.console_errors() == []
+    assert page.network_urls() == []
+
+
+def _value(page, element_id: str) -> float:
+    return float(page.driver.find_element("id", element_id).get_attribute("data-value"))
+
+
+def _table(page, element_id: str) -> list[list[str]]:
+    return page.driver.execute_script(
+        "return [...document.getElementById(arguments[0]).rows].map(r => [...r.cells].map(c => c.textContent))",
+        element_id)
+
+
+def test_report_page_in_a_browser(run, page, evaluated):
+    summary = json.loads((run / "summary.json").read_text())
+    d, rows, _ = evaluated
+    _check_page(page, run / "report.html")
+    assert page.driver.execute_script("return document.images.length") == 3 + EPOCHS  # curves, batch, mistakes
+    assert _value(page, "test-acc") == summary["test"]["acc"]
+    assert _value(page, "params") == summary["params"]
+    assert page.driver.find_element("id", "test-acc").text == f"{100 * summary['test']['acc']:.2f}%"
+    per_class = {r[0]: r[1:4] for r in _table(page, "per-class")[1:]}
+    for name, m in d["per_class"].items():
+        assert per_class[name] == [f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}"]
+    confusion = [[int(c) for c in r[1:]] for r in _table(page, "confusion")[1:]]
+    assert confusion == d["confusion_matrix"]
+    listed = [(int(r[1]), r[2], r[3]) for r in _table(page, "mistakes-table")[1:]]
+    assert listed == _expected_mistakes(rows)[:len(listed)] and listed
+    frames = page.driver.execute_script(
+        "return [...document.querySelectorAll('#filmstrip figcaption')].map(f => f.textContent)")
+    assert frames == [f"after epoch {e}" for e in range(1, EPOCHS + 1)]
+
+
+def test_report_rebuilds_an_old_run(run, tmp_path, cli, page):
+    """A run from before pictures: metrics, checkpoints and summary only. The page is rebuilt from those."""
+    old = tmp_path / "old"
+    shutil.copytree(run, old, ignore=shutil.ignore_patterns("*.png", "*.html", "featuremaps"))
+    code, out, err = cli("report", old)
+    assert code == 0, err
+    assert "train_batch" in out and "report.html" in out
+    for name in ("curves.png", "mistakes.png", "report.html"):
+        assert (old / name).is_file(), name
+    assert np.array_equal(np.asarray(Image.open(old / "mistakes.png")), np.asarray(Image.open(run / "mistakes.png")))
+    _check_page(page, old / "report.html")
+    text = page.driver.find_element("tag name", "body").text
+    assert "no train_batch.png" in text and "No feature maps were saved" in text
+    summary = json.loads((old / "summary.json").read_text())
+    assert _value(page, "test-acc") == summary["test"]["acc"]
+
+
+def test_report_of_a_folder_that_is_no_run(tmp_path, cli):
+    code, out, err = cli("report", tmp_path)
+    assert code == 2 and "not a run directory" in err and "Traceback" not in err
