@@ -28,7 +28,13 @@ CURVES = "curves.png"
 TRAIN_BATCH = "train_batch.png"
 MISTAKES = "mistakes.png"
 FEATUREMAPS = "featuremaps"
+REPORT = "report.html"
 WRONG_RED = (185, 28, 28)
+
+
+def output_paths(run: RunDir) -> list[Path]:
+    """The files beside the checkpoints that a run rewrites (for clearing a killed writer's temp files)."""
+    return [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES, REPORT)]
 
 
 def featuremap_frame(epoch: int) -> str:

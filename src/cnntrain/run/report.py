@@ -22,12 +22,19 @@ from cnntrain.config import config_from_dict
 from cnntrain.errors import CnntrainError
 from cnntrain.model.summary import summarize, summary_dict
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion
-from cnntrain.run.outputs import CURVES, FEATUREMAPS, MISTAKES, TRAIN_BATCH, find_mistakes, save_mistakes_picture
+from cnntrain.run.outputs import (
+    CURVES,
+    FEATUREMAPS,
+    MISTAKES,
+    REPORT,
+    TRAIN_BATCH,
+    find_mistakes,
+    save_mistakes_picture,
+)
 from cnntrain.run.rundir import RunDir
 from cnntrain.viz.page import highlight_yaml
 from cnntrain.viz.report_page import write_report_page
 
-REPORT = "report.html"
 REFRESH_SECONDS = 15  # a page open during training reloads itself to show each new epoch
 MISTAKES_LISTED = 32
 

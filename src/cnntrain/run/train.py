@@ -36,7 +36,7 @@ from cnntrain.run.engine import Engine
 from cnntrain.run.inference import loss_and_accuracy, predict_logits
 from cnntrain.run.metrics import confusion_matrix
 from cnntrain.run.normalize import Normalizer
-from cnntrain.run.outputs import RunOutputs
+from cnntrain.run.outputs import RunOutputs, output_paths
 from cnntrain.run.progress import Progress
 from cnntrain.run.report import TestOutcome, test_section, write_report
 from cnntrain.run.resume import load_resumable
@@ -120,7 +120,8 @@ class Session:
             elapsed = 0.0
         self.run_dir = run
         if self.world.is_main:
-            remove_stale_temps(run.last, run.best, run.config, run.metrics, run.summary)  # a kill's leftovers
+            # a kill's leftovers
+            remove_stale_temps(run.last, run.best, run.config, run.metrics, run.summary, *output_paths(run))
             run.write_config(self.config.to_dict())
         self.outputs = RunOutputs(run, classes=list(self.splits.classes), normalizer=self.normalizer,
                                   title=self.config.name)

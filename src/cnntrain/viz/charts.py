@@ -171,7 +171,8 @@ def curves_image(records: list[dict], *, best_epoch: int | None = None, title: s
         _finish_curve(ax, name, best_epoch)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    # Fixed margins, not tight_layout: this is drawn after every epoch, and tight_layout draws twice.
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.14, top=0.84, wspace=0.3)
     return _render(fig)
 
 
