@@ -30,6 +30,7 @@ _API = {
     "compare": "cnntrain.tasks.compare",
     "featuremaps": "cnntrain.tasks.featuremaps",
     "explore": "cnntrain.tasks.explore",
+    "report": "cnntrain.tasks.report",
     "CnntrainError": "cnntrain.errors",
 }
 
