@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 from cnntrain.config import config_from_dict
@@ -120,7 +121,10 @@ def _model(config: dict | None, summary: dict | None) -> tuple[dict | None, str 
     classes = (summary or {}).get("classes")
     try:
         resolved = config_from_dict(config, source="config.yaml")
-        return summary_dict(summarize(resolved, num_classes=len(classes) if classes else None)), None
+        # Building the model draws initial weights from the global RNG even on the meta device; training
+        # calls this between epochs, and an exact resume needs the RNG exactly as the checkpoint saved it.
+        with torch.random.fork_rng(devices=[]):
+            return summary_dict(summarize(resolved, num_classes=len(classes) if classes else None)), None
     except CnntrainError as error:
         return None, f"The model table could not be built: {error}"
 
