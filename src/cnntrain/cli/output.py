@@ -180,6 +180,7 @@ def train_done(result) -> None:
     # soft_wrap: a long path must stay on one line, to be copied (rich wraps at 80 columns in a pipe).
     out.print(f"run directory: [bold]{escape(str(run))}[/]", soft_wrap=True)
     out.print("next:\n"
+              f"  python -m webbrowser {(run / 'report.html').resolve().as_uri()}   # the run at a glance\n"
               f"  cnntrain evaluate --checkpoint {run}/checkpoints/best.pt\n"
               f"  cnntrain featuremaps --checkpoint {run}/checkpoints/best.pt    # add --image PHOTO for your own\n"
               f"  tensorboard --logdir {run}\n"
