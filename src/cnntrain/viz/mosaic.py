@@ -50,7 +50,7 @@ def mosaic_image(samples: np.ndarray, captions: list[Caption], *, columns: int =
     origins, (width, height) = mosaic_layout(len(tiles), tile_h, tile_w, lines, columns=columns)
     canvas = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=11)
+    font = _font(11)
     cell_w = _cell_width(tile_w)
     for tile, caption, (x, y) in zip(tiles, captions, origins):
         canvas.paste(Image.fromarray(tile), (x, y))
@@ -107,7 +107,7 @@ def _signal_tile(signal: np.ndarray) -> np.ndarray:
 
 def titled_column_image(pictures: dict[str, np.ndarray]) -> np.ndarray:
     """Pictures (title -> (h, w, 3) uint8) stacked top to bottom, each under its title: (H, W, 3)."""
-    font = ImageFont.load_default(size=12)
+    font = _font(12)
     width = max(p.shape[1] for p in pictures.values()) + 2 * _GAP
     height = sum(p.shape[0] + _CAPTION_LINE_PX + 2 * _GAP for p in pictures.values()) + _GAP
     canvas = Image.new("RGB", (width, height), _BACKGROUND)
@@ -118,6 +118,14 @@ def titled_column_image(pictures: dict[str, np.ndarray]) -> np.ndarray:
         canvas.paste(Image.fromarray(np.ascontiguousarray(picture)), (_GAP, y))
         y += picture.shape[0] + _GAP
     return np.asarray(canvas)
+
+
+def _font(size: int):
+    """Pillow's own font at `size` px; Pillow before 10.1 has only its small bitmap font."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()
 
 
 def _fit(text: str, width: int, font, draw) -> str:
