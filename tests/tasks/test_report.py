@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnntrain.viz.mosaic import MAX_TILES, mosaic_layout, sample_tile
+from cnntrain.viz.mosaic import MAX_TILES, heat_tile, mosaic_layout, sample_tile
 
 EPOCHS = 2
 
@@ -79,7 +79,7 @@ def _expected_mistakes(rows: list[dict]) -> list[tuple]:
 
 
 def test_every_file_is_there(run):
-    for name in ("curves.png", "train_batch.png", "mistakes.png", "report.html"):
+    for name in ("curves.png", "train_batch.png", "mistakes.png", "mistakes_gradcam.png", "report.html"):
         assert (run / name).stat().st_size > 0, name
     frames = sorted(p.name for p in (run / "featuremaps").glob("*.png"))
     assert frames == [f"epoch_{e:03d}.png" for e in range(1, EPOCHS + 1)]
@@ -105,6 +105,26 @@ def test_mistakes_png_shows_evaluates_wrong_images_in_order(run, data, evaluated
     samples = data.test.x[[s for s, _, _ in expected]].numpy()
     for tile, sample in zip(_tiles(run / "mistakes.png", samples, lines=2), samples):
         assert np.array_equal(tile, sample_tile(sample))
+
+
+def test_gradcam_of_each_mistake_is_where_the_best_checkpoint_looked(run, data, evaluated):
+    """Each tile of mistakes_gradcam.png: Grad-CAM for the predicted class, recomputed from best.pt."""
+    from cnntrain.model.attribution import attribution_map, default_target_layer
+    from cnntrain.run.trained import load_trained
+
+    trained = load_trained(run / "checkpoints" / "best.pt", device="cpu")
+    layer = default_target_layer(trained.built.layers)
+    module = dict(trained.model.named_children())[layer.name]
+    normalize = trained.normalizer.to("cpu", 2)
+    expected = _expected_mistakes(evaluated[1])[:MAX_TILES]
+    samples = data.test.x[[s for s, _, _ in expected]]
+    tiles = _tiles(run / "mistakes_gradcam.png", samples.numpy(), lines=2)
+    for tile, sample, (_, _, predicted) in zip(tiles, samples, expected):
+        heat = attribution_map(trained.model, normalize(sample[None]), target=trained.classes.index(predicted),
+                               method="gradcam", layer=module)
+        want = heat_tile(sample.numpy(), heat.numpy())
+        assert np.abs(tile.astype(int) - want.astype(int)).max() <= 1
+        assert not np.array_equal(want, sample_tile(sample.numpy()))  # a map was laid over it
 
 
 def test_evaluate_writes_the_same_gallery(run, evaluated):
@@ -133,7 +153,8 @@ def test_report_page_in_a_browser(run, page, evaluated):
     summary = json.loads((run / "summary.json").read_text())
     d, rows, _ = evaluated
     _check_page(page, run / "report.html")
-    assert page.driver.execute_script("return document.images.length") == 3 + EPOCHS  # curves, batch, mistakes
+    # curves, batch, mistakes, their Grad-CAM, and a frame per epoch
+    assert page.driver.execute_script("return document.images.length") == 4 + EPOCHS
     assert _value(page, "test-acc") == summary["test"]["acc"]
     assert _value(page, "params") == summary["params"]
     assert page.driver.find_element("id", "test-acc").text == f"{100 * summary['test']['acc']:.2f}%"
@@ -156,9 +177,11 @@ def test_report_rebuilds_an_old_run(run, tmp_path, cli, page):
     code, out, err = cli("report", old)
     assert code == 0, err
     assert "train_batch" in out and "report.html" in out
-    for name in ("curves.png", "mistakes.png", "report.html"):
+    for name in ("curves.png", "mistakes.png", "mistakes_gradcam.png", "report.html"):
         assert (old / name).is_file(), name
     assert np.array_equal(np.asarray(Image.open(old / "mistakes.png")), np.asarray(Image.open(run / "mistakes.png")))
+    rebuilt, trained = (np.asarray(Image.open(d / "mistakes_gradcam.png")).astype(int) for d in (old, run))
+    assert np.abs(rebuilt - trained).max() <= 1
     _check_page(page, old / "report.html")
     text = page.driver.find_element("tag name", "body").text
     assert "no train_batch.png" in text and "No feature maps were saved" in text

@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnntrain.viz.mosaic import MAX_TILES, Caption, mosaic_image, mosaic_layout, sample_tile, titled_column_image
+from cnntrain.viz.mosaic import (
+    MAX_TILES,
+    Caption,
+    heat_tile,
+    mosaic_image,
+    mosaic_layout,
+    sample_tile,
+    titled_column_image,
+)
 
 
 def _distinct(n: int, shape: tuple) -> np.ndarray:
@@ -45,6 +53,17 @@ def test_a_signal_is_drawn_as_lines():
     tile = sample_tile(signal)
     colors = {tuple(c) for c in tile.reshape(-1, 3)}
     assert (31, 119, 180) in colors and (255, 127, 14) in colors  # one colour per channel
+
+
+def test_a_heat_map_colours_only_where_it_is_hot():
+    sample = np.full((1, 8, 8), 100, np.uint8)
+    heat = np.zeros((8, 8), np.float32)
+    assert np.array_equal(heat_tile(sample, heat), sample_tile(sample))  # no map: the image as it is
+    heat[2, 5] = 3.0
+    tile, plain = heat_tile(sample, heat), sample_tile(sample)
+    zoom = plain.shape[0] // 8
+    changed = (tile != plain).any(-1)
+    assert changed.sum() == zoom * zoom and changed[2 * zoom, 5 * zoom]
 
 
 def test_long_captions_are_shortened_and_empty_input_refused():

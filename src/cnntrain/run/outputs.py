@@ -4,6 +4,7 @@
     train_batch.png           the first training batch of epoch 1, as the network receives it
     featuremaps/epoch_NNN.png the fixed validation image's feature maps at each logged epoch
     mistakes.png              the test images the best checkpoint gets wrong (at the end)
+    mistakes_gradcam.png      the same, with Grad-CAM: where the model looked for the class it chose
     report.html               all of it on one page (run/report.py)
 
 Training calls `RunOutputs` on rank 0; `cnntrain report` and `cnntrain evaluate` use the functions.
@@ -27,6 +28,7 @@ from cnntrain.viz.png import save_png
 CURVES = "curves.png"
 TRAIN_BATCH = "train_batch.png"
 MISTAKES = "mistakes.png"
+MISTAKES_GRADCAM = "mistakes_gradcam.png"
 FEATUREMAPS = "featuremaps"
 REPORT = "report.html"
 WRONG_RED = (185, 28, 28)
@@ -34,7 +36,7 @@ WRONG_RED = (185, 28, 28)
 
 def output_paths(run: RunDir) -> list[Path]:
     """The files beside the checkpoints that a run rewrites (for clearing a killed writer's temp files)."""
-    return [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES, REPORT)]
+    return [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES, MISTAKES_GRADCAM, REPORT)]
 
 
 def featuremap_frame(epoch: int) -> str:
@@ -77,8 +79,10 @@ def find_mistakes(labels: np.ndarray, probs: np.ndarray, classes: list[str]) -> 
             for i in order]
 
 
-def save_mistakes_picture(path: Path, samples: np.ndarray, mistakes: list[Mistake]) -> Path | None:
-    """The first 32 mistakes as a mosaic captioned true / predicted + probability; None when there are none."""
+def save_mistakes_picture(path: Path, samples: np.ndarray, mistakes: list[Mistake], *,
+                          heat: np.ndarray | None = None) -> Path | None:
+    """The first 32 mistakes as a mosaic captioned true / predicted + probability (with `heat`, each map
+    laid over its image); None when there are none."""
     shown = mistakes[:MAX_TILES]
     if not shown:
         Path(path).unlink(missing_ok=True)  # an old picture would show mistakes the model no longer makes
@@ -86,7 +90,35 @@ def save_mistakes_picture(path: Path, samples: np.ndarray, mistakes: list[Mistak
     pixels = np.stack([np.asarray(samples[m.sample]) for m in shown])
     captions = [Caption((f"true: {m.true}", f"pred: {m.predicted} {m.prob:.0%}"), ((0, 0, 0), WRONG_RED))
                 for m in shown]
-    return save_mosaic(pixels, captions, path)
+    return save_mosaic(pixels, captions, path, heat=heat)
+
+
+def mistake_heatmaps(model: torch.nn.Module, layers: list, normalizer: Normalizer, samples,
+                     mistakes: list[Mistake], classes: list[str]) -> tuple[np.ndarray, str] | None:
+    """Grad-CAM of the first 32 mistakes for the class the model chose, at its last layer that still has
+    a map: ((N, *spatial) maps, that layer's name). None when there is nothing to show or no such layer
+    (an MLP has no map to look at)."""
+    from cnntrain.model.attribution import attribution_map, spatial_layers  # deferred: captum takes ~1 s
+
+    maps, shown = spatial_layers(layers), mistakes[:MAX_TILES]
+    if not maps or not shown:
+        return None
+    layer = maps[-1]
+    module = dict(model.named_children())[layer.name]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # the map of the model as it predicts: dropout off, batch norm on its running statistics
+    try:
+        heat = []
+        for m in shown:
+            sample = samples[m.sample]
+            x = (sample if torch.is_tensor(sample) else torch.from_numpy(np.array(sample)))[None].to(device)
+            x = normalizer.to(device, x.dim() - 2)(x)
+            heat.append(attribution_map(model, x, target=classes.index(m.predicted), method="gradcam",
+                                        layer=module).numpy())
+    finally:
+        model.train(was_training)
+    return np.stack(heat), layer.name
 
 
 def save_featuremap_frame(path: Path, images: dict[str, np.ndarray]) -> Path:

@@ -23,13 +23,16 @@ from cnntrain.config import config_from_dict
 from cnntrain.errors import CnntrainError
 from cnntrain.model.summary import summarize, summary_dict
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion
+from cnntrain.run.normalize import Normalizer
 from cnntrain.run.outputs import (
     CURVES,
     FEATUREMAPS,
     MISTAKES,
+    MISTAKES_GRADCAM,
     REPORT,
     TRAIN_BATCH,
     find_mistakes,
+    mistake_heatmaps,
     save_mistakes_picture,
 )
 from cnntrain.run.rundir import RunDir
@@ -50,6 +53,10 @@ class TestOutcome:
     probs: np.ndarray  # (N, K) softmax probabilities
     samples: object  # (N, C, *spatial) uint8, indexable: the images themselves, for mistakes.png
     epoch: int | None  # of the checkpoint
+    # The model that made the predictions, for the Grad-CAM of its mistakes (none without it).
+    model: torch.nn.Module | None = None
+    layers: list | None = None  # its builder LayerInfo
+    normalizer: Normalizer | None = None
 
 
 def test_section(run: RunDir, outcome: TestOutcome) -> dict:
@@ -61,7 +68,22 @@ def test_section(run: RunDir, outcome: TestOutcome) -> dict:
     return {"split": outcome.split, "epoch": outcome.epoch, "classes": list(outcome.classes),
             "matrix": matrix.tolist(), "metrics": metrics_from_confusion(matrix, outcome.classes),
             "samples": int(len(labels)), "total_mistakes": len(mistakes),
-            "mistakes": [asdict(m) for m in mistakes[:MISTAKES_LISTED]]}
+            "mistakes": [asdict(m) for m in mistakes[:MISTAKES_LISTED]],
+            "gradcam_layer": _gradcam_picture(run, outcome, mistakes)}
+
+
+def _gradcam_picture(run: RunDir, outcome: TestOutcome, mistakes: list) -> str | None:
+    """mistakes_gradcam.png, where the model can say where it looked: the layer Grad-CAM looked at."""
+    found = None
+    if outcome.model is not None:
+        found = mistake_heatmaps(outcome.model, outcome.layers, outcome.normalizer, outcome.samples, mistakes,
+                                 outcome.classes)
+    if found is None:
+        (run.path / MISTAKES_GRADCAM).unlink(missing_ok=True)  # an old picture would not match these mistakes
+        return None
+    heat, layer = found
+    save_mistakes_picture(run.path / MISTAKES_GRADCAM, outcome.samples, mistakes, heat=heat)
+    return layer
 
 
 def write_report(run: RunDir, *, test: dict | None = None, finished: bool | None = None,
@@ -89,13 +111,14 @@ def write_report(run: RunDir, *, test: dict | None = None, finished: bool | None
         "config_html": highlight_yaml(config_text) if config_text is not None else None,
         "model": model,
         "images": {name: _present(run, file) for name, file in
-                   (("curves", CURVES), ("train_batch", TRAIN_BATCH), ("mistakes", MISTAKES))},
+                   (("curves", CURVES), ("train_batch", TRAIN_BATCH), ("mistakes", MISTAKES),
+                    ("mistakes_gradcam", MISTAKES_GRADCAM))},
         "test": test,
         "filmstrip": _filmstrip(run, last_epoch),
         "notes": notes,
     }
-    if test is None:
-        data["images"]["mistakes"] = None  # a picture without its test section could be stale
+    if test is None:  # a picture without its test section could be stale
+        data["images"]["mistakes"] = data["images"]["mistakes_gradcam"] = None
     return write_report_page(run.path / REPORT, data)
 
 

@@ -347,7 +347,7 @@ class Session:
                 log.images("confusion_matrix", {"test": confusion}, summary["epochs"])
             log.close()
             self.run_dir.write_summary(summary)
-            self._write_report(logits, best_epoch=test["epoch"] if test else None)
+            self._write_report(engine, logits, best_epoch=test["epoch"] if test else None)
         self.progress.end()
         return summary
 
@@ -366,13 +366,15 @@ class Session:
         image = confusion_matrix_image(matrix, self.splits.classes, title="test, best checkpoint")
         return {"loss": loss, "acc": acc, "epoch": best["epoch"]}, image, logits
 
-    def _write_report(self, logits, best_epoch: int | None) -> None:
+    def _write_report(self, engine: Engine, logits, best_epoch: int | None) -> None:
         """The final report.html: with the best checkpoint's test predictions, and mistakes.png."""
         test = None
         if logits is not None:
             split = self.splits.test
+            # engine.core holds the best checkpoint's weights since _test_with_best
             outcome = TestOutcome("test", list(self.splits.classes), split.y.numpy(),
-                                  torch.softmax(logits, 1).numpy(), split.x, best_epoch)
+                                  torch.softmax(logits, 1).numpy(), split.x, best_epoch,
+                                  model=engine.core, layers=self.layers, normalizer=self.normalizer)
             test = test_section(self.run_dir, outcome)
         write_report(self.run_dir, test=test, finished=True)
 

@@ -19,7 +19,7 @@ import yaml
 
 from cnntrain.data import load_data
 from cnntrain.errors import CheckpointError, CnntrainError, DataError
-from cnntrain.run.outputs import CURVES, FEATUREMAPS, MISTAKES, TRAIN_BATCH, write_curves
+from cnntrain.run.outputs import CURVES, FEATUREMAPS, MISTAKES, MISTAKES_GRADCAM, TRAIN_BATCH, write_curves
 from cnntrain.run.report import TestOutcome, test_section, write_report
 from cnntrain.run.rundir import RunDir, run_dir_of_checkpoint
 from cnntrain.run.trained import load_trained
@@ -89,12 +89,14 @@ def _test(run: RunDir) -> tuple[dict | None, str | None]:
     if len(split.y) == 0:
         return None, "No test results: the data has no test split (data.test_size or data.test_fraction)."
     probs = trained.logits(split.x).softmax(1)
-    outcome = TestOutcome("test", trained.classes, split.y.numpy(), probs.numpy(), split.x, trained.epoch)
+    outcome = TestOutcome("test", trained.classes, split.y.numpy(), probs.numpy(), split.x, trained.epoch,
+                          model=trained.model, layers=trained.built.layers, normalizer=trained.normalizer)
     return test_section(run, outcome), None
 
 
 def _result(run: RunDir, page: Path, has_test: bool, notes: dict) -> ReportResult:
-    files = [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES) if (run.path / name).is_file()]
+    files = [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES, MISTAKES_GRADCAM)
+             if (run.path / name).is_file()]
     frames = sorted((run.path / FEATUREMAPS).glob("epoch_*.png"))
     skipped = {} if has_test else dict(notes)
     if not (run.path / TRAIN_BATCH).is_file():

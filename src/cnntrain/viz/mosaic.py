@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ SIGNAL_SIZE = (128, 64)  # (width, height) of one signal tile
 _GAP = 6
 _CAPTION_LINE_PX = 13
 _BACKGROUND = (255, 255, 255)
+HEAT_CMAP = "inferno"  # as `cnntrain explain` draws its maps
+HEAT_ALPHA = 0.7  # at the map's peak; where it is zero the sample shows through
 _SIGNAL_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))
 
 
@@ -36,15 +39,17 @@ class Caption:
     colors: tuple[tuple[int, int, int], ...] = ()
 
 
-def mosaic_image(samples: np.ndarray, captions: list[Caption], *, columns: int = COLUMNS) -> np.ndarray:
-    """Up to MAX_TILES samples (N, C, *spatial) uint8 in rows of `columns`, each captioned: (H, W, 3)."""
+def mosaic_image(samples: np.ndarray, captions: list[Caption], *, columns: int = COLUMNS,
+                 heat: np.ndarray | None = None) -> np.ndarray:
+    """Up to MAX_TILES samples (N, C, *spatial) uint8 in rows of `columns`, each captioned: (H, W, 3).
+    With `heat` (N, *spatial), each tile shows its map over the sample (`heat_tile`)."""
     samples = np.asarray(samples)[:MAX_TILES]
     if samples.dtype != np.uint8 or samples.ndim not in (3, 4, 5):
         raise ValueError(f"expected uint8 samples (N, C, *spatial) with 1-3 spatial dims, got "
                          f"{samples.dtype} {samples.shape}")
     if len(samples) == 0:
         raise ValueError("no samples to draw")
-    tiles = [sample_tile(s) for s in samples]
+    tiles = [sample_tile(s) if heat is None else heat_tile(s, h) for s, h in zip(samples, _each(heat, len(samples)))]
     tile_h, tile_w = tiles[0].shape[:2]
     lines = max(len(c.lines) for c in captions[: len(tiles)])
     origins, (width, height) = mosaic_layout(len(tiles), tile_h, tile_w, lines, columns=columns)
@@ -61,8 +66,13 @@ def mosaic_image(samples: np.ndarray, captions: list[Caption], *, columns: int =
     return np.asarray(canvas)
 
 
-def save_mosaic(samples: np.ndarray, captions: list[Caption], path: str | os.PathLike) -> Path:
-    return save_png(mosaic_image(samples, captions), path)
+def save_mosaic(samples: np.ndarray, captions: list[Caption], path: str | os.PathLike, *,
+                heat: np.ndarray | None = None) -> Path:
+    return save_png(mosaic_image(samples, captions, heat=heat), path)
+
+
+def _each(heat, n: int) -> list:
+    return [None] * n if heat is None else list(heat)
 
 
 def mosaic_layout(n: int, tile_h: int, tile_w: int, caption_lines: int, *, columns: int = COLUMNS):
@@ -88,6 +98,32 @@ def sample_tile(sample: np.ndarray) -> np.ndarray:
     zoom = max(1, round(TILE_PX / max(pixels.shape[1:])))
     pixels = np.repeat(np.repeat(pixels, zoom, axis=1), zoom, axis=2)
     return np.ascontiguousarray(pixels.transpose(1, 2, 0))
+
+
+def heat_tile(sample: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """sample_tile with a non-negative map (*spatial, as the sample) laid over it in HEAT_CMAP, as opaque
+    as the map is strong relative to its peak: where the model looked (Grad-CAM)."""
+    tile = sample_tile(sample).astype(np.float32)
+    h, w = tile.shape[:2]
+    heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0, None)
+    if heat.ndim == 3:  # the volume's middle slice, as sample_tile shows it
+        heat = heat[heat.shape[0] // 2]
+    if heat.ndim == 1:  # a signal: each position's strength over the tile's full height
+        heat = np.repeat(heat[None, np.linspace(0, len(heat) - 1, w).round().astype(int)], h, axis=0)
+    else:
+        heat = np.repeat(np.repeat(heat, h // heat.shape[0], axis=0), w // heat.shape[1], axis=1)
+    peak = float(heat.max())
+    strength = heat / peak if peak > 0 else heat  # (h, w) in [0, 1]
+    color = _heat_lut()[np.clip((strength * 255).astype(int), 0, 255)].astype(np.float32)
+    alpha = (HEAT_ALPHA * strength)[..., None]
+    return np.round(tile * (1 - alpha) + color * alpha).astype(np.uint8)
+
+
+@lru_cache(maxsize=1)
+def _heat_lut() -> np.ndarray:
+    from cnntrain.viz.charts import agg_matplotlib  # deferred: matplotlib only for its colour table
+
+    return np.round(agg_matplotlib().colormaps[HEAT_CMAP](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 
 
 def _signal_tile(signal: np.ndarray) -> np.ndarray:
