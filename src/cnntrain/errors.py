@@ -42,6 +42,10 @@ class TrainingDiverged(CnntrainError):
     """The loss became NaN or infinite."""
 
 
+class RunLocked(CnntrainError):
+    """Another process is writing the run directory (training or resuming it)."""
+
+
 class Interrupted(CnntrainError):
     """Ctrl-C: the last finished epoch is saved; the message says how to resume."""
 

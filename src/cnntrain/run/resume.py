@@ -15,16 +15,23 @@ FIXED_ON_RESUME = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "s
                    "freeze")
 
 
-def load_resumable(resume, overrides) -> tuple[Config, dict]:
-    """(config with overrides, checkpoint) of the run that `resume` (a run dir or checkpoint) names."""
+def run_to_resume(resume) -> RunDir:
+    """The run directory that `resume` (a run dir or one of its checkpoints) names."""
     path = resolve_checkpoint_path(resume)
     if path.resolve().parent.name != "checkpoints":  # a loose .pt file has no run directory to go on in
         raise CheckpointError(f"{path} is not inside a run directory (RUN/checkpoints/*.pt); --resume takes "
                               "a run directory or one of its checkpoints")
+    return run_dir_of_checkpoint(path)
+
+
+def load_resumable(resume, overrides) -> tuple[Config, dict]:
+    """(config with overrides, checkpoint) of the run that `resume` (a run dir or checkpoint) names."""
+    run = run_to_resume(resume)
+    path = resolve_checkpoint_path(resume)
     checkpoint = load_checkpoint(path)
     config = config_from_dict(checkpoint["config"], source=str(path), overrides=overrides)
     _check_unchanged(checkpoint, config, path)
-    _check_work_left(checkpoint, config, run_dir_of_checkpoint(path))
+    _check_work_left(checkpoint, config, run)
     return config, checkpoint
 
 

@@ -5,6 +5,7 @@
     checkpoints/last.pt  after every epoch; checkpoints/best.pt at the best monitored metric
     summary.json         best and final metrics, time, device, versions, data fingerprint
     events.out.tfevents.*  TensorBoard, in the run directory itself
+    lock                 locked (flock) by the process training here; holds its PID (lock.py)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 
 from cnntrain.atomic import append_line, atomic_write_text, read_jsonl, rewrite_jsonl_upto
 from cnntrain.errors import CnntrainError
+from cnntrain.run.lock import RunLock
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,18 @@ class RunDir:
         atomic_write_text(self.summary, json.dumps(summary, indent=2) + "\n")
 
 
-def new_run_dir(name: str, out: str | Path | None, root: str | Path = "runs") -> RunDir:
-    """`--out DIR` exactly; otherwise runs/<name>/<n>, n counting up from 1."""
+def new_run_dir(name: str, out: str | Path | None, root: str | Path = "runs", *,
+                lock: RunLock | None = None) -> RunDir:
+    """`--out DIR` exactly; otherwise runs/<name>/<n>, n counting up from 1. With `lock`, the new
+    directory is locked before anything is checked or written in it."""
     if out is not None:
         path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        if lock is not None:
+            lock.take(path)  # before the check: two `--out DIR` started together must not both pass it
         if (path / "checkpoints" / "last.pt").exists():
             raise CnntrainError(f"{path} already holds a run; continue it with --resume {path}, "
                                 "or choose another --out")
-        path.mkdir(parents=True, exist_ok=True)
         return RunDir(path)
     parent = Path(root) / name
     parent.mkdir(parents=True, exist_ok=True)
@@ -77,9 +83,12 @@ def new_run_dir(name: str, out: str | Path | None, root: str | Path = "runs") ->
     while True:  # mkdir without exist_ok: two runs started together never share a folder
         try:
             (parent / str(n)).mkdir()
-            return RunDir(parent / str(n))
         except FileExistsError:
             n += 1
+            continue
+        if lock is not None:
+            lock.take(parent / str(n))
+        return RunDir(parent / str(n))
 
 
 def run_dir_of_checkpoint(checkpoint: Path) -> RunDir:

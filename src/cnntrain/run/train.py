@@ -34,12 +34,13 @@ from cnntrain.run.device import (
 from cnntrain.run.distributed import all_sum, barrier, broadcast, init_world
 from cnntrain.run.engine import Engine
 from cnntrain.run.inference import loss_and_accuracy, predict_logits
+from cnntrain.run.lock import RunLock
 from cnntrain.run.metrics import confusion_matrix
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.outputs import RunOutputs, output_paths
 from cnntrain.run.progress import Progress
 from cnntrain.run.report import TestOutcome, test_section, write_report
-from cnntrain.run.resume import load_resumable
+from cnntrain.run.resume import load_resumable, run_to_resume
 from cnntrain.run.rundir import new_run_dir, run_dir_of_checkpoint
 from cnntrain.text import shape_text
 from cnntrain.viz.charts import confusion_matrix_image
@@ -62,15 +63,18 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
     if resume is not None and out is not None:
         raise ConfigError("a resumed run continues in its own directory; drop --out")
     checkpoint = None
-    if resume is not None:
-        config, checkpoint = load_resumable(resume, overrides)
-    elif not isinstance(config, Config):
-        config = load_config(config, overrides)
+    lock = RunLock()  # one process writes a run directory at a time; released below, or by the OS on a kill
     try:
-        return Session(config, checkpoint, progress).run(out, resume, runs_root)
+        if resume is not None:
+            lock.take(run_to_resume(resume).path)  # before reading its checkpoint: that is what we continue
+            config, checkpoint = load_resumable(resume, overrides)
+        elif not isinstance(config, Config):
+            config = load_config(config, overrides)
+        return Session(config, checkpoint, progress, lock=lock).run(out, resume, runs_root)
     except KeyboardInterrupt:  # before the run directory had a checkpoint
         raise Interrupted("interrupted before training started; nothing was saved") from None
     finally:
+        lock.release()
         # Training flushes denormal floats (device.configure); a library call leaves the process as it found it.
         flush_denormal_all_threads(False)
 
@@ -78,8 +82,8 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
 class Session:
     """One training run, from a resolved config to a finished run directory."""
 
-    def __init__(self, config: Config, checkpoint: dict | None, progress: Progress):
-        self.config, self.checkpoint, self.progress = config, checkpoint, progress
+    def __init__(self, config: Config, checkpoint: dict | None, progress: Progress, *, lock: RunLock | None = None):
+        self.config, self.checkpoint, self.progress, self.lock = config, checkpoint, progress, lock
         self.train_cfg = config.train
         self.world = init_world(self.train_cfg["device"])
         self.device = resolve_device(self.train_cfg["device"], self.world.local_rank)  # before any data
@@ -116,7 +120,8 @@ class Session:
                 run.truncate_metrics(self.checkpoint["epoch"])
             elapsed = self.checkpoint.get("elapsed", 0.0)
         else:
-            run = broadcast(new_run_dir(self.config.name, out, runs_root) if self.world.is_main else None, self.world)
+            run = broadcast(new_run_dir(self.config.name, out, runs_root, lock=self.lock) if self.world.is_main
+                            else None, self.world)
             elapsed = 0.0
         self.run_dir = run
         if self.world.is_main:
