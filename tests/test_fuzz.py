@@ -258,3 +258,86 @@ def test_found_yaml_texts_are_config_errors(tmp_path, text):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     assert model_or_config_error(path=path) is None
+
+
+# --- values that pass the config check: they train, or end in one line that names a key -----------------
+
+TRAINABLE = """\
+name: fuzz
+data: {dataset: shapes, channels: 1, image_size: 8, train_size: 12, val_size: 4, test_size: 4}
+model:
+  layers:
+    - conv2d: {out_channels: 2, kernel_size: 3, padding: 1}
+    - relu
+    - flatten
+    - linear: num_classes
+train: {epochs: 1, batch_size: 4, device: cpu, featuremap_every: 0}
+"""
+huge_floats = st.sampled_from([1e-300, 1e-8, 0.5, 0.999, 1.0, 1.5, 10.0, 1e6, 1e30, 3.5e38, 1e300, 1.7e308])
+passing = {  # key -> values the config check accepts
+    "train.lr": st.one_of(huge_floats, st.floats(0, 1e308)),
+    "train.momentum": st.one_of(huge_floats, st.floats(0, 2)),
+    "train.weight_decay": st.one_of(huge_floats, st.just(0.0)),
+    "train.gamma": st.one_of(huge_floats, st.floats(0, 2)),
+    "train.label_smoothing": st.floats(0, 1),
+    "train.grad_clip": st.one_of(st.none(), huge_floats, st.just(0.0)),
+    "train.optimizer": st.sampled_from(["sgd", "adam", "adamw", "adadelta", "rmsprop"]),
+    "train.scheduler": st.sampled_from(["none", "step", "cosine", "onecycle"]),
+    "train.nesterov": st.booleans(),
+    "train.epochs": st.integers(1, 3),
+    "train.batch_size": st.sampled_from([1, 2, 5, 12, 10**9]),
+    "train.eval_batch_size": st.sampled_from([1, 3, 10**12]),
+    "train.warmup_epochs": st.sampled_from([0, 1, 5, 10**18]),
+    "train.step_size": st.sampled_from([1, 2, 10**18]),
+    "train.seed": st.sampled_from([0, 1, 2**32 - 1]),
+    "train.early_stopping": st.sampled_from([None, 1, 10**9]),
+    "train.monitor": st.sampled_from(["val_acc", "val_loss"]),
+    "train.precision": st.sampled_from(["fp32", "bf16"]),
+    "train.channels_last": st.sampled_from([None, True, False]),
+    "train.featuremap_every": st.sampled_from([0, 1, 10**18]),
+    "data.augment.shift": st.sampled_from([0, 1, 3, 10**12]),
+    "data.augment.crop": st.sampled_from([0, 2, 10**9]),
+    "data.augment.flip": st.booleans(),
+    "data.augment.rotation": st.sampled_from([0.0, 10.0, 180.0]),
+}
+
+
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chosen=st.lists(st.sampled_from(sorted(passing)), unique=True, min_size=1, max_size=4).flatmap(
+    lambda keys: st.fixed_dictionaries({k: passing[k] for k in keys})))
+def test_values_that_pass_the_check_train_or_end_in_one_line_naming_a_key(tmp_path_factory, chosen):
+    """What a fuzzer of --set strings cannot find: values that load, build and then fail in the first
+    steps (train.lr=1e300 ended in a RuntimeError from inside the optimizer)."""
+    from cnntrain.errors import CnntrainError, TrainingDiverged
+    from cnntrain.run.train import train
+
+    folder = tmp_path_factory.mktemp("trainable")
+    (folder / "c.yaml").write_text(TRAINABLE)
+    sets = [f"{key}={yaml.safe_dump(value, default_flow_style=True).splitlines()[0]}" for key, value in chosen.items()]
+    try:
+        train(folder / "c.yaml", overrides=sets, out=folder / "run")
+    except CnntrainError as error:
+        message = str(error)
+        assert message.strip() and "\n" not in message, message
+        if isinstance(error, TrainingDiverged):
+            assert "train." in message, message  # which key to change
+
+
+@pytest.mark.parametrize(("sets", "key"), [
+    (["train.lr=1e300"], "train.lr=0.001"),  # a RuntimeError from inside Adam before it was fixed
+    (["train.lr=1e300", "train.optimizer=sgd"], "train.lr=0.001"),
+    (["train.weight_decay=1e300"], "train.weight_decay=0.0001"),
+    (["train.scheduler=step", "train.gamma=1e300", "train.epochs=2"], "train.gamma=0.7"),
+    (["train.optimizer=sgd", "train.momentum=1e30"], "train.momentum=0.9"),  # a NaN loss, blamed on train.lr
+    (["train.optimizer=sgd", "train.nesterov=true", "train.momentum=0"], "train.momentum=0.9"),  # torch ValueError
+    (["data.augment={shift: -3}"], "data.augment.shift"),  # a RuntimeError in the first augmented batch
+    (["data.augment={shift: abc}"], "data.augment.shift"),  # a ValueError there
+    (["data.augment={shfit: 2}"], "did you mean `shift`"),  # silently ignored
+    (["train.seed=18446744073709551616"], "train.seed"),  # a ValueError from torch.manual_seed
+])
+def test_found_training_values_end_in_one_line_naming_the_key(tmp_path, cli, sets, key):
+    (tmp_path / "c.yaml").write_text(TRAINABLE)
+    args = [arg for s in sets for arg in ("--set", s)]
+    code, _, err = cli("train", "--config", tmp_path / "c.yaml", "--out", tmp_path / "run", "--quiet", *args)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and key in err, err

@@ -78,6 +78,14 @@ DATA = {
                      "balanced (each class drawn equally often; minority images repeat)", ("shuffle", "balanced")),
 }
 
+# data.augment's keys (data/augment.py); a key left out is off.
+AUGMENT = {
+    "shift": Field(0, (int, NONE), "move by up to this many whole pixels per axis", minimum=0),
+    "crop": Field(0, (int, NONE), "pad by this many zeros and crop back to size", minimum=0),
+    "flip": Field(False, (bool, NONE), "mirror the last axis of half the samples"),
+    "rotation": Field(0.0, (float, NONE), "rotate by up to this many degrees (2D)", minimum=0.0, maximum=180.0),
+}
+
 MODEL = {
     "layers": Field([], (list,), "the layers, in order"),
     "blocks": Field({}, (dict,), "reusable blocks: name -> layer with $parameters"),
@@ -90,7 +98,7 @@ TRAIN = {
     "epochs": Field(10, (int,), "passes over the training set", minimum=1),
     "batch_size": Field(64, (int,), "images per step", minimum=1),
     "eval_batch_size": Field(512, (int,), "images per evaluation batch", minimum=1),
-    "seed": Field(0, (int,), "seed for data, initialisation and order"),
+    "seed": Field(0, (int,), "seed for data, initialisation and order", minimum=0, maximum=2**32 - 1),
     "device": Field("auto", (str,), "auto, cpu, cuda, cuda:N or mps"),
     "optimizer": Field("adam", (str,), "optimizer", ("sgd", "adam", "adamw", "adadelta", "rmsprop")),
     "lr": Field(0.001, (float,), "learning rate", minimum=0.0),
@@ -149,11 +157,20 @@ def validate_section(section: str, values: dict, source: str, lines: dict) -> di
     if section == "data":
         _check_image_size(resolved["image_size"], source)
         _check_statistics(resolved, where)
+        _check_augment(resolved["augment"], source)
     if section == "train":
         _check_class_weights(resolved["class_weights"], where("class_weights"))
         _check_plateau(resolved, source)
         _check_freeze(resolved["freeze"], where("freeze"))
     return resolved
+
+
+def _check_augment(augment: dict, source: str) -> None:
+    """Each augmentation's value, checked like a key of its own: a shift of -3 or "abc" would pass the
+    section check (any mapping) and fail only in the first training step."""
+    check_keys(augment, AUGMENT, source, where="`data.augment`")
+    for key, value in augment.items():
+        augment[key] = AUGMENT[key].check(value, f"{source}: data.augment.{key}")
 
 
 def _copy(value):

@@ -30,6 +30,7 @@ from cnntrain.run.inference import autocast
 from cnntrain.run.normalize import DeviceNormalizer
 from cnntrain.run.optim import build_optimizer, build_scheduler, steps_with_optimizer
 from cnntrain.run.progress import Progress
+from cnntrain.run.unstable import step_failures
 
 
 @dataclass
@@ -118,7 +119,8 @@ class Engine:
         report_every = max(len(groups) // 50, 1)
         with self._join():
             for step, group in enumerate(groups, 1):
-                loss, weight, hits = self._step(group, aug_gen)
+                with step_failures(self.train_cfg):  # e.g. train.lr=1e300: a key to fix, not a traceback
+                    loss, weight, hits = self._step(group, aug_gen)
                 loss_sum += loss
                 weight_sum += weight
                 correct += hits

@@ -22,6 +22,9 @@ def build_optimizer(params, train: dict) -> torch.optim.Optimizer:
                           "or make a layer trainable")
     name, lr, wd = train["optimizer"], train["lr"], train["weight_decay"]
     if name == "sgd":
+        if train["nesterov"] and not train["momentum"]:  # else torch's ValueError on the first run
+            raise ConfigError("train.nesterov needs train.momentum above 0 (sgd); set train.momentum=0.9 or "
+                              "train.nesterov=false")
         return torch.optim.SGD(params, lr=lr, momentum=train["momentum"], nesterov=train["nesterov"],
                                weight_decay=wd)
     if name == "rmsprop":

@@ -42,6 +42,7 @@ from cnntrain.run.progress import Progress
 from cnntrain.run.report import TestOutcome, test_section, write_report
 from cnntrain.run.resume import load_resumable, run_to_resume
 from cnntrain.run.rundir import new_run_dir, run_dir_of_checkpoint
+from cnntrain.run.unstable import advice
 from cnntrain.text import shape_text
 from cnntrain.viz.charts import confusion_matrix_image
 from cnntrain.viz.pictures import feature_grid_image
@@ -156,7 +157,7 @@ class Session:
             return Interrupted(f"interrupted before anything was saved; start again with --out {path}")
         saved = f"{self.run_dir.last} holds epoch {self.saved_epoch}"
         if isinstance(error, TrainingDiverged):
-            return TrainingDiverged(f"{error}; {saved}, the last good one. Lower train.lr or set train.grad_clip")
+            return TrainingDiverged(f"{error}; {saved}, the last good one. {advice(self.train_cfg)}")
         return Interrupted(f"interrupted; {saved}. Resume with: cnntrain train --resume {path}")
 
     # --- set-up ---
