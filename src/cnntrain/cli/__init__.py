@@ -9,5 +9,6 @@ from cnntrain.cli import (
     explain,  # noqa: F401,E402
     explore,  # noqa: F401,E402
     export,  # noqa: F401,E402
+    lr_find,  # noqa: F401,E402
     report,  # noqa: F401,E402
 )

@@ -51,9 +51,16 @@ def train(
                                                    "checkpoint. Extend it with --set train.epochs=N.",
                                                    show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
+    fast_dev_run: Annotated[bool, typer.Option("--fast-dev-run", help="Check everything on one batch in "
+                                               "seconds (model, data, logging, checkpoints); keeps nothing.")] = False,
 ) -> None:
     """Train a model on its config's data and write a run directory (metrics, checkpoints, TensorBoard)."""
     from cnntrain.cli import output as render
+
+    if fast_dev_run:
+        from cnntrain.cli.quick import fast_dev_run as run_fast_dev_run
+
+        return run_fast_dev_run(config, set_ or [], out=out, resume=resume, quiet=quiet)
     from cnntrain.run.train import train as train_run
 
     result = train_run(config, overrides=set_ or [], out=out, resume=resume, progress=render.progress_for(quiet))

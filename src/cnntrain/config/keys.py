@@ -134,6 +134,8 @@ TRAIN = {
     "freeze": Field([], (list, dict), "layers whose weights stay as loaded (batch norm statistics too): "
                     "names, each with its children, e.g. [conv1, bn1, layer1]; or {all_but_last: N} for every "
                     "layer but the last N with weights"),
+    "overfit_batches": Field(0, (int,), "quick check: train on the same N batches every epoch, validated on "
+                             "those images, to prove the model can fit them (0: off)", minimum=0),
 }
 
 KEYS = {"data": DATA, "model": MODEL, "train": TRAIN}

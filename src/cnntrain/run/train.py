@@ -39,6 +39,7 @@ from cnntrain.run.metrics import confusion_matrix
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.outputs import RunOutputs, output_paths
 from cnntrain.run.progress import Progress
+from cnntrain.run.quick import limit_splits
 from cnntrain.run.report import TestOutcome, test_section, write_report
 from cnntrain.run.resume import load_resumable, run_to_resume
 from cnntrain.run.rundir import new_run_dir, run_dir_of_checkpoint
@@ -56,8 +57,9 @@ class TrainResult:
 
 
 def train(config: str | Path | Config | None = None, *, overrides=(), out=None, resume=None,
-          progress: Progress | None = None, runs_root: str | Path = "runs") -> TrainResult:
-    """Train a model from a config (or continue the run a checkpoint belongs to) and write its run dir."""
+          progress: Progress | None = None, runs_root: str | Path = "runs", fast_dev_run: bool = False) -> TrainResult:
+    """Train a model from a config (or continue the run a checkpoint belongs to) and write its run dir.
+    fast_dev_run: one batch of each split (see tasks/fast_dev_run.py, which also picks a temporary `out`)."""
     progress = progress or Progress()
     if (config is None) == (resume is None):
         raise ConfigError("give a config (--config) to start a run, or a run to continue (--resume RUN_DIR), not both")
@@ -71,7 +73,8 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
             config, checkpoint = load_resumable(resume, overrides)
         elif not isinstance(config, Config):
             config = load_config(config, overrides)
-        return Session(config, checkpoint, progress, lock=lock).run(out, resume, runs_root)
+        session = Session(config, checkpoint, progress, lock=lock, fast_dev_run=fast_dev_run)
+        return session.run(out, resume, runs_root)
     except KeyboardInterrupt:  # before the run directory had a checkpoint
         raise Interrupted("interrupted before training started; nothing was saved") from None
     finally:
@@ -83,8 +86,10 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
 class Session:
     """One training run, from a resolved config to a finished run directory."""
 
-    def __init__(self, config: Config, checkpoint: dict | None, progress: Progress, *, lock: RunLock | None = None):
+    def __init__(self, config: Config, checkpoint: dict | None, progress: Progress, *, lock: RunLock | None = None,
+                 fast_dev_run: bool = False):
         self.config, self.checkpoint, self.progress, self.lock = config, checkpoint, progress, lock
+        self.fast_dev_run = fast_dev_run
         self.train_cfg = config.train
         self.world = init_world(self.train_cfg["device"])
         self.device = resolve_device(self.train_cfg["device"], self.world.local_rank)  # before any data
@@ -101,7 +106,9 @@ class Session:
         torch.manual_seed(self.train_cfg["seed"])
         # model.init: a wrong name fails before the data loads; a resumed run has its weights already.
         self.init = init_source(self.config) if self.checkpoint is None else None
-        self.splits = load_data(self.config.data, self.train_cfg["seed"])
+        # overfit_batches or --fast-dev-run: a few batches, after loading so the data fingerprint is the full set's
+        self.splits = limit_splits(load_data(self.config.data, self.train_cfg["seed"]), self.train_cfg,
+                                   fast_dev_run=self.fast_dev_run)
         for message in self.splits.warnings if self.world.is_main else ():
             self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
         self._check_data()

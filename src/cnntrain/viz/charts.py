@@ -204,6 +204,34 @@ def _finish_curve(ax, name: str, best_epoch: int | None) -> None:
     ax.legend(fontsize=8)
 
 
+# --- learning-rate range test ---------------------------------------------------------------
+
+
+def save_lr_find_plot(lrs: list[float], losses: list[float], smoothed: list[float], suggestion: float | None,
+                      rule: str, path: str | os.PathLike) -> Path:
+    """Loss against learning rate on a log axis: each step's loss, its smoothed curve, the suggestion."""
+    fig = _new_figure((8, 4.5))
+    ax = fig.add_subplot()
+    ax.plot(lrs, losses, color="C0", alpha=0.3, linewidth=1, label="loss per step")
+    ax.plot(lrs, smoothed, color="C0", linewidth=2, label="smoothed")
+    if suggestion is not None:
+        at = int(np.argmin(np.abs(np.log(lrs) - np.log(suggestion))))
+        ax.axvline(suggestion, color="C3", linestyle="--", linewidth=1)
+        ax.plot([suggestion], [smoothed[at]], "o", color="C3", label=f"suggestion {suggestion:.2g} ({rule})")
+    finite = [v for v in smoothed if np.isfinite(v)]
+    if finite:  # the blow-up at the end would squash the interesting part flat
+        low, first = min(finite), finite[0]
+        ax.set_ylim(low - 0.1 * (first - low + 1e-3), max(first, low) + 0.5 * (first - low + 1e-3))
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.set_title("learning-rate range test")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_png(_render(fig), path)
+
+
 # --- matplotlib without pyplot -------------------------------------------------------------
 
 

@@ -1,0 +1,44 @@
+"""`cnntrain train --fast-dev-run`: everything a run does, on one batch, in a folder deleted afterwards.
+
+    from cnntrain.tasks.fast_dev_run import fast_dev_run
+    result = fast_dev_run("configs/cnn.yaml")   # raises the error a real run would meet, or returns
+
+A typo in a layer, a shape that does not fit, a dataset path, a TensorBoard or checkpoint problem:
+each would otherwise show after the first epoch of a long run. Here one training step, one validation
+batch and one test batch go through the model, the data, the logging, the checkpoints (saved, then the
+best one loaded back for the test) and the pictures, and nothing is left under runs/.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnntrain.config.loader import Config, load_config
+from cnntrain.run.progress import Progress
+from cnntrain.run.train import train
+
+SYNTHETIC_SIZES = ("train_size", "val_size", "test_size")  # read by the built-in datasets only
+
+
+@dataclass
+class FastDevRunResult:
+    summary: dict  # summary.json of the throw-away run
+    files: list[str]  # what the run wrote, relative to its directory, before it was deleted
+    seconds: float
+
+
+def fast_dev_run(config: str | Path | Config, *, overrides=(), progress: Progress | None = None) -> FastDevRunResult:
+    started = time.perf_counter()
+    if not isinstance(config, Config):
+        config = load_config(config, overrides)
+    config.train["epochs"] = 1
+    for key in SYNTHETIC_SIZES:  # generating thousands of synthetic images would take most of the time
+        config.data[key] = min(config.data[key], config.train["batch_size"])
+    with tempfile.TemporaryDirectory(prefix="cnntrain-fast-dev-run-") as folder:
+        run = Path(folder) / "run"
+        result = train(config, out=run, progress=progress, fast_dev_run=True)
+        files = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file() and p.name != "lock")
+    return FastDevRunResult(result.summary, files, time.perf_counter() - started)

@@ -1,0 +1,166 @@
+"""`cnntrain lr-find`: the learning-rate range test (Smith, 2017, "Cyclical Learning Rates").
+
+    from cnntrain.tasks.lr_find import lr_find
+    result = lr_find("configs/cnn.yaml")     # result.suggestion, result.chart, result.json_path
+
+Train from the config's initial weights for up to 100 steps while the learning rate rises
+exponentially from 1e-7 to 10, and record the loss of each step. The loss first barely moves (the
+rate is too small to matter), then falls, then blows up. The suggestion is the rate where the
+smoothed loss falls fastest (its steepest descent against log(lr)): large enough to learn quickly,
+still well below where training breaks down. The steps are the training steps of `cnntrain train`
+(same data order, augmentation, precision, clipping), with the config's optimizer; its schedule is
+replaced by the rising rate. Nothing is saved but the curve: the model and optimizer are thrown away.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnntrain.atomic import atomic_write_text
+from cnntrain.config.loader import Config, load_config
+from cnntrain.data import channel_stats, load_data
+from cnntrain.errors import CnntrainError, ConfigError, TrainingDiverged
+from cnntrain.model.builder import build_model
+from cnntrain.run.device import autocast_dtype, configure, flush_denormal_all_threads, resolve_device
+from cnntrain.run.engine import Engine, epoch_shard
+from cnntrain.run.normalize import Normalizer
+from cnntrain.run.progress import Progress
+from cnntrain.run.rundir import new_run_dir
+from cnntrain.viz.charts import save_lr_find_plot
+
+RULE = "steepest descent of the smoothed loss"
+SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected: one batch's noise is not a trend
+DIVERGED = 4.0  # stop once the smoothed loss is this many times its lowest value
+SKIP = 0.1  # the first tenth of the curve: the average is still settling and the rate too small to matter
+
+
+@dataclass
+class LrFindResult:
+    lrs: list[float]
+    losses: list[float]  # each step's loss, as measured
+    smoothed: list[float]
+    suggestion: float | None  # None: the loss never fell, no rate to suggest
+    rule: str
+    stopped: str  # why the test ended: "diverged" or "last step"
+    out_dir: Path
+    chart: Path
+    json_path: Path
+
+
+def lr_find(config: str | Path | Config, *, overrides=(), out: str | Path | None = None, start_lr: float = 1e-7,
+            end_lr: float = 10.0, steps: int = 100, progress: Progress | None = None,
+            runs_root: str | Path = "runs") -> LrFindResult:
+    """Run the range test on a config's model and data; write lr_find.png and lr_find.json into `out`
+    (default runs/lr-find/<n>). The config file is never changed."""
+    if not 0 < start_lr < end_lr or steps < 5:
+        raise ConfigError(f"lr-find needs 0 < start_lr < end_lr and at least 5 steps, got {start_lr:g}, "
+                          f"{end_lr:g}, {steps}")
+    if not isinstance(config, Config):
+        config = load_config(config, overrides)
+    progress = progress or Progress()
+    try:
+        lrs, losses = _range_test(config, np.geomspace(start_lr, end_lr, steps).tolist(), progress)
+    finally:
+        flush_denormal_all_threads(False)  # training set it (device.configure); leave the process as found
+    smoothed = smooth(losses)
+    suggestion = suggest(lrs, smoothed)
+    stopped = "last step" if len(lrs) == steps else "diverged"
+    out_dir = Path(out) if out is not None else new_run_dir("lr-find", None, runs_root).path
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chart = save_lr_find_plot(lrs, losses, smoothed, suggestion, RULE, out_dir / "lr_find.png")
+    record = {"config": config.name, "optimizer": config.train["optimizer"], "rule": RULE, "stopped": stopped,
+              "suggestion": suggestion, "lrs": lrs, "losses": [_finite(v) for v in losses],
+              "smoothed": [_finite(v) for v in smoothed]}
+    json_path = out_dir / "lr_find.json"
+    atomic_write_text(json_path, json.dumps(record, indent=1) + "\n")
+    return LrFindResult(lrs, losses, smoothed, suggestion, RULE, stopped, out_dir, chart, json_path)
+
+
+def _range_test(config: Config, schedule: list[float], progress: Progress) -> tuple[list[float], list[float]]:
+    """Train one step per rate in `schedule` until the smoothed loss diverges: (rates used, their losses)."""
+    engine = _engine(config)
+    seed, lrs, losses, epoch = config.train["seed"], [], [], 0
+    batches = []
+    progress.start(epochs=1, first_epoch=1, steps=len(schedule))
+    for step, lr in enumerate(schedule, 1):
+        if not batches:  # a small training set is gone through again, in a new order
+            epoch += 1
+            order = epoch_shard(len(engine.train_y), seed, epoch, engine.world)
+            size = engine.train_cfg["batch_size"]
+            batches = [order[i:i + size] for i in range(0, len(order), size) if len(order[i:i + size]) > 1]
+            aug_gen = torch.Generator().manual_seed(seed + epoch)
+        for group in engine.optimizer.param_groups:
+            group["lr"] = lr
+        try:
+            loss, _ = engine._step(batches.pop(0), aug_gen)
+        except (RuntimeError, OverflowError, TrainingDiverged):
+            break  # the rate broke the optimizer's arithmetic: the curve ends here
+        lrs.append(lr)
+        losses.append(loss.item())
+        progress.batch(step=step, steps=len(schedule), loss=losses[-1], acc=float("nan"), images_per_sec=0.0)
+        if diverged(smooth(losses)):
+            break
+    progress.end()
+    return lrs, losses
+
+
+def _engine(config: Config) -> Engine:
+    """The model, data and optimizer of `cnntrain train`, with a constant schedule that we set by hand."""
+    train = {**config.train, "scheduler": "none", "warmup_epochs": 0, "epochs": 1}
+    device = resolve_device(train["device"])
+    configure(device, deterministic=train["deterministic"])
+    torch.manual_seed(train["seed"])
+    splits = load_data(config.data, train["seed"])
+    if len(splits.train.y) < 2:
+        raise CnntrainError("lr-find needs at least two training images")
+    if config.data["num_classes"] is None:
+        config.data["num_classes"] = len(splits.classes)
+    channels = splits.train.x.shape[1]
+    stats = channel_stats(splits.train.x) if config.data["normalize"] else ([0.0] * channels, [1.0] * channels)
+    dims = len(config.input_shape()) - 1
+    model = build_model(config, num_classes=len(splits.classes)).model.to(device)
+    augment = {k: v for k, v in config.data["augment"].items() if v}
+    return Engine(model=model, core=model, train_x=splits.train.x, train_y=splits.train.y,
+                  normalize=Normalizer(*stats).to(device, dims), train_cfg=train, augment=augment,
+                  device=device, amp_dtype=autocast_dtype(train["precision"], device))
+
+
+def smooth(losses: list[float]) -> list[float]:
+    """Bias-corrected exponential moving average (as in Adam's moments): no pull towards 0 at the start."""
+    average, out = 0.0, []
+    for i, loss in enumerate(losses, 1):
+        average = SMOOTHING * average + (1 - SMOOTHING) * loss
+        out.append(average / (1 - SMOOTHING**i))
+    return out
+
+
+def diverged(smoothed: list[float]) -> bool:
+    last = smoothed[-1]
+    return not math.isfinite(last) or (len(smoothed) > 5 and last > DIVERGED * min(smoothed))
+
+
+def suggest(lrs: list[float], smoothed: list[float]) -> float | None:
+    """The rate where the smoothed loss falls fastest against log10(lr), before its lowest point."""
+    values = np.asarray(smoothed, dtype=np.float64)
+    finite = np.isfinite(values)
+    if finite.sum() < 5:
+        return None
+    first = int(len(values) * SKIP)
+    lowest = first + int(np.nanargmin(np.where(finite, values, np.nan)[first:]))
+    if lowest - first < 2:
+        return None  # the loss never fell after the first steps: no rate here learns
+    window = slice(first, lowest + 1)
+    slopes = np.gradient(values[window], np.log10(np.asarray(lrs)[window]))
+    if slopes.min() >= 0:
+        return None
+    return float(lrs[first + int(np.argmin(slopes))])
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None  # JSON has no NaN
