@@ -295,6 +295,8 @@ passing = {  # key -> values the config check accepts
     "train.precision": st.sampled_from(["fp32", "bf16"]),
     "train.channels_last": st.sampled_from([None, True, False]),
     "train.featuremap_every": st.sampled_from([0, 1, 10**18]),
+    "train.overfit_batches": st.sampled_from([0, 1, 10**9]),
+    "train.histograms": st.booleans(),
     "data.augment.shift": st.sampled_from([0, 1, 3, 10**12]),
     "data.augment.crop": st.sampled_from([0, 2, 10**9]),
     "data.augment.flip": st.booleans(),

@@ -6,7 +6,7 @@ autocompletion and live checking; every registered layer type appears with its o
 
 from __future__ import annotations
 
-from cnntrain.config.keys import KEYS, NONE
+from cnntrain.config.keys import AUGMENT, KEYS, NONE
 from cnntrain.model.registry import REQUIRED, get_layer_type, list_layers
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
@@ -25,6 +25,7 @@ def config_schema() -> dict:
     layer = {"$ref": "#/$defs/layer"}
     sections = {name: _section_schema(fields) for name, fields in KEYS.items()}
     sections["model"]["properties"]["layers"] = {"type": "array", "items": layer, "minItems": 1}
+    sections["data"]["properties"]["augment"].update(_section_schema(AUGMENT))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "cnntrain config",
