@@ -101,8 +101,8 @@ class Session:
         if slow and self.world.is_main:
             progress.warning(slow)
 
-    def run(self, out, resume, runs_root) -> TrainResult:
-        started = time.perf_counter()
+    def prepare(self) -> Engine:
+        """Data, model (with model.init's weights) and optimizer, ready for the first step; nothing written."""
         torch.manual_seed(self.train_cfg["seed"])
         # model.init: a wrong name fails before the data loads; a resumed run has its weights already.
         self.init = init_source(self.config) if self.checkpoint is None else None
@@ -118,7 +118,11 @@ class Session:
         built = build_model(self.config, num_classes=len(self.splits.classes))
         self.layers = built.layers
         self.init_record = self._initialize(built)
-        engine = self._engine(built.model)
+        return self._engine(built.model)
+
+    def run(self, out, resume, runs_root) -> TrainResult:
+        started = time.perf_counter()
+        engine = self.prepare()
         first_epoch = 1
         if self.checkpoint is not None:
             engine.load_state(self.checkpoint)

@@ -14,6 +14,7 @@ replaced by the rising rate. Nothing is saved but the curve: the model and optim
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass
@@ -24,14 +25,12 @@ import torch
 
 from cnntrain.atomic import atomic_write_text
 from cnntrain.config.loader import Config, load_config
-from cnntrain.data import channel_stats, load_data
-from cnntrain.errors import CnntrainError, ConfigError, TrainingDiverged
-from cnntrain.model.builder import build_model
-from cnntrain.run.device import autocast_dtype, configure, flush_denormal_all_threads, resolve_device
+from cnntrain.errors import ConfigError, DataError, TrainingDiverged
+from cnntrain.run.device import flush_denormal_all_threads
 from cnntrain.run.engine import Engine, epoch_shard
-from cnntrain.run.normalize import Normalizer
 from cnntrain.run.progress import Progress
 from cnntrain.run.rundir import new_run_dir
+from cnntrain.run.train import Session
 from cnntrain.viz.charts import save_lr_find_plot
 
 RULE = "steepest descent of the smoothed loss"
@@ -86,23 +85,26 @@ def _range_test(config: Config, schedule: list[float], progress: Progress) -> tu
     """Train one step per rate in `schedule` until the smoothed loss diverges: (rates used, their losses)."""
     engine = _engine(config)
     seed, lrs, losses, epoch = config.train["seed"], [], [], 0
-    batches = []
+    groups = []
     progress.start(epochs=1, first_epoch=1, steps=len(schedule))
     for step, lr in enumerate(schedule, 1):
-        if not batches:  # a small training set is gone through again, in a new order
+        if not groups:  # a small training set is gone through again, in a new order
             epoch += 1
-            order = epoch_shard(len(engine.train_y), seed, epoch, engine.world)
-            size = engine.train_cfg["batch_size"]
-            batches = [order[i:i + size] for i in range(0, len(order), size) if len(order[i:i + size]) > 1]
+            labels = engine.train_y if engine.sampler == "balanced" else None
+            order = epoch_shard(len(engine.train_y), seed, epoch, engine.world, labels).to(engine.train_x.device)
+            groups = _groups(order, engine.train_cfg)
+            if not groups:
+                raise DataError("lr-find needs at least two training images")
             aug_gen = torch.Generator().manual_seed(seed + epoch)
-        for group in engine.optimizer.param_groups:
-            group["lr"] = lr
+        for param_group in engine.optimizer.param_groups:
+            param_group["lr"] = lr
         try:
-            loss, _ = engine._step(batches.pop(0), aug_gen)
+            # One optimizer step as `train` takes it (train.accumulate batches): (loss sum, weight, hits).
+            loss_sum, weight, _ = engine._step(groups.pop(0), aug_gen)
         except (RuntimeError, OverflowError, TrainingDiverged):
             break  # the rate broke the optimizer's arithmetic: the curve ends here
         lrs.append(lr)
-        losses.append(loss.item())
+        losses.append(float(loss_sum) / float(weight))
         progress.batch(step=step, steps=len(schedule), loss=losses[-1], acc=float("nan"), images_per_sec=0.0)
         if diverged(smooth(losses)):
             break
@@ -110,25 +112,19 @@ def _range_test(config: Config, schedule: list[float], progress: Progress) -> tu
     return lrs, losses
 
 
+def _groups(order: torch.Tensor, train: dict) -> list[list[torch.Tensor]]:
+    """The epoch's batches (none of one image: batch norm cannot train on it), train.accumulate per step."""
+    size, accumulate = train["batch_size"], train["accumulate"]
+    batches = [order[i:i + size] for i in range(0, len(order), size) if len(order[i:i + size]) > 1]
+    return [batches[i:i + accumulate] for i in range(0, len(batches), accumulate)]
+
+
 def _engine(config: Config) -> Engine:
-    """The model, data and optimizer of `cnntrain train`, with a constant schedule that we set by hand."""
-    train = {**config.train, "scheduler": "none", "warmup_epochs": 0, "epochs": 1}
-    device = resolve_device(train["device"])
-    configure(device, deterministic=train["deterministic"])
-    torch.manual_seed(train["seed"])
-    splits = load_data(config.data, train["seed"])
-    if len(splits.train.y) < 2:
-        raise CnntrainError("lr-find needs at least two training images")
-    if config.data["num_classes"] is None:
-        config.data["num_classes"] = len(splits.classes)
-    channels = splits.train.x.shape[1]
-    stats = channel_stats(splits.train.x) if config.data["normalize"] else ([0.0] * channels, [1.0] * channels)
-    dims = len(config.input_shape()) - 1
-    model = build_model(config, num_classes=len(splits.classes)).model.to(device)
-    augment = {k: v for k, v in config.data["augment"].items() if v}
-    return Engine(model=model, core=model, train_x=splits.train.x, train_y=splits.train.y,
-                  normalize=Normalizer(*stats).to(device, dims), train_cfg=train, augment=augment,
-                  device=device, amp_dtype=autocast_dtype(train["precision"], device))
+    """What `cnntrain train` would train (data, model.init's weights, freeze, class weights, sampler,
+    optimizer) with a constant schedule that the test sets by hand, and no weight average."""
+    config = copy.deepcopy(config)  # the caller's Config stays as it was
+    config.train.update(scheduler="none", warmup_epochs=0, epochs=1, ema=None)
+    return Session(config, None, Progress()).prepare()
 
 
 def smooth(losses: list[float]) -> list[float]:
