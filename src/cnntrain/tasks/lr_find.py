@@ -25,7 +25,7 @@ import torch
 
 from cnntrain.atomic import atomic_write_text
 from cnntrain.config.loader import Config, load_config
-from cnntrain.errors import ConfigError, DataError, TrainingDiverged
+from cnntrain.errors import ConfigError, DataError
 from cnntrain.run.device import flush_denormal_all_threads
 from cnntrain.run.engine import Engine, epoch_shard
 from cnntrain.run.progress import Progress
@@ -83,7 +83,7 @@ def lr_find(config: str | Path | Config, *, overrides=(), out: str | Path | None
 
 def _range_test(config: Config, schedule: list[float], progress: Progress) -> tuple[list[float], list[float]]:
     """Train one step per rate in `schedule` until the smoothed loss diverges: (rates used, their losses)."""
-    engine = _engine(config)
+    engine = _engine(config, progress)
     seed, lrs, losses, epoch = config.train["seed"], [], [], 0
     groups = []
     progress.start(epochs=1, first_epoch=1, steps=len(schedule))
@@ -101,8 +101,10 @@ def _range_test(config: Config, schedule: list[float], progress: Progress) -> tu
         try:
             # One optimizer step as `train` takes it (train.accumulate batches): (loss sum, weight, hits).
             loss_sum, weight, _ = engine._step(groups.pop(0), aug_gen)
-        except (RuntimeError, OverflowError, TrainingDiverged):
-            break  # the rate broke the optimizer's arithmetic: the curve ends here
+        except (RuntimeError, OverflowError) as error:
+            if "overflow" not in str(error) and not isinstance(error, OverflowError):
+                raise  # a bug, not the rate
+            break  # the rate is beyond the optimizer's float32 arithmetic: the curve ends here
         lrs.append(lr)
         losses.append(float(loss_sum) / float(weight))
         progress.batch(step=step, steps=len(schedule), loss=losses[-1], acc=float("nan"), images_per_sec=0.0)
@@ -119,12 +121,12 @@ def _groups(order: torch.Tensor, train: dict) -> list[list[torch.Tensor]]:
     return [batches[i:i + accumulate] for i in range(0, len(batches), accumulate)]
 
 
-def _engine(config: Config) -> Engine:
+def _engine(config: Config, progress: Progress) -> Engine:
     """What `cnntrain train` would train (data, model.init's weights, freeze, class weights, sampler,
     optimizer) with a constant schedule that the test sets by hand, and no weight average."""
     config = copy.deepcopy(config)  # the caller's Config stays as it was
     config.train.update(scheduler="none", warmup_epochs=0, epochs=1, ema=None)
-    return Session(config, None, Progress()).prepare()
+    return Session(config, None, progress).prepare()  # progress: e.g. skipped corrupt images
 
 
 def smooth(losses: list[float]) -> list[float]:
