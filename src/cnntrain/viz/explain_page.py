@@ -7,11 +7,10 @@ the checkpoint's path) comes from the user and is escaped.
 
 from __future__ import annotations
 
-import html
-from pathlib import Path, PurePosixPath
-from urllib.parse import quote
+from pathlib import Path
 
 from cnntrain.atomic import atomic_write_text
+from cnntrain.viz.page import escape, relative_url
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; background: #fafafa; }
@@ -35,11 +34,11 @@ def write_explain_html(out_dir: Path, *, title: str, checkpoint: str, items: lis
     """Write `out_dir/index.html`. Each item has `path`, `predicted`, `probability`, `target`, `method`,
     `layer` (or None), `picture` and `npy` (file names relative to out_dir)."""
     out_dir = Path(out_dir)
-    body = [f"<h1>{_esc(title)}</h1>",
-            f'<p class="note">checkpoint {_esc(checkpoint)}. {_esc(_NOTE)}</p>',
+    body = [f"<h1>{escape(title)}</h1>",
+            f'<p class="note">checkpoint {escape(checkpoint)}. {escape(_NOTE)}</p>',
             *(_section(i, item) for i, item in enumerate(items))]
     page = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"
@@ -52,28 +51,15 @@ def _section(i: int, item: dict) -> str:
     target_class = ' class="wrong"' if differs else ""
     return "\n".join([
         f'<section id="input-{i}">',
-        f"<h2>{_esc(item['path'])}</h2>",
-        f'<p class="meta"><span><b>predicted</b>{_esc(item["predicted"])} ({100 * float(item["probability"]):.1f}%)'
-        f'</span><span{target_class}><b>map for</b>{_esc(item["target"])}</span>'
-        f'<span><b>method</b>{_esc(item["method"])}{_at(item.get("layer"))}</span>'
-        f'<span><a href="{_url(item["npy"])}">{_esc(item["npy"])}</a></span></p>',
-        f'<img src="{_url(item["picture"])}" alt="heat map of {_esc(item["path"])}">',
+        f"<h2>{escape(item['path'])}</h2>",
+        f'<p class="meta"><span><b>predicted</b>{escape(item["predicted"])} ({100 * float(item["probability"]):.1f}%)'
+        f'</span><span{target_class}><b>map for</b>{escape(item["target"])}</span>'
+        f'<span><b>method</b>{escape(item["method"])}{_at(item.get("layer"))}</span>'
+        f'<span><a href="{relative_url(item["npy"])}">{escape(item["npy"])}</a></span></p>',
+        f'<img src="{relative_url(item["picture"])}" alt="heat map of {escape(item["path"])}">',
         "</section>",
     ])
 
 
 def _at(layer) -> str:
-    return f" at {_esc(layer)}" if layer else ""
-
-
-def _url(file_name: str) -> str:
-    """A file name relative to the page, percent-encoded and attribute-safe; anything that would
-    break once the folder moves (absolute paths, URLs, ..) is refused."""
-    path = PurePosixPath(str(file_name).replace("\\", "/"))
-    if path.is_absolute() or ":" in str(file_name) or ".." in path.parts:
-        raise ValueError(f"expected a file name relative to the page, got {file_name!r}")
-    return _esc(quote(path.as_posix()))
-
-
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return f" at {escape(layer)}" if layer else ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 import re
 from importlib import resources
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from cnntrain.atomic import atomic_write_text
+from cnntrain.viz.page import script_json
 
 _TEMPLATE = resources.files("cnntrain.viz") / "explore"
 _MARKERS = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}")
@@ -86,12 +86,6 @@ def colormap(name: str = "viridis") -> list:
 
     table = colormaps[name](np.linspace(0, 1, 256))[:, :3]
     return np.rint(table * 255).astype(int).tolist()
-
-
-def script_json(data) -> str:
-    """JSON safe inside <script>: no `</script>`, `<!--` or `&` can end or bend the element."""
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def write_explore_html(path: Path, *, title: str, data: dict) -> Path:

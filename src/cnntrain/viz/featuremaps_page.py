@@ -7,12 +7,11 @@ Every piece of text comes from the user's config (layer names, titles) and is es
 
 from __future__ import annotations
 
-import html
-from pathlib import Path, PurePosixPath
-from urllib.parse import quote
+from pathlib import Path
 
 from cnntrain.atomic import atomic_write_text
 from cnntrain.text import SPACED, shape_text
+from cnntrain.viz.page import escape, relative_url
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; background: #fafafa; }
@@ -40,7 +39,7 @@ def write_featuremaps_html(
     """
     out_dir = Path(out_dir)
     body = [
-        f"<h1>{_esc(title)}</h1>",
+        f"<h1>{escape(title)}</h1>",
         _nav(layers),
         '<section class="input"><h2>Input</h2>',
         _figure(input_image, "input image", "the image fed to the network"),
@@ -49,7 +48,7 @@ def write_featuremaps_html(
     ]
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
@@ -65,15 +64,15 @@ def _layer_section(layer: dict) -> str:
     name = layer["name"]
     parts = [
         f'<section class="layer" id="layer-{index}">',
-        f'<h2>#{index} {_esc(name)} <span class="type">({_esc(layer["type"])})</span></h2>',
-        f'<p class="meta"><span class="shape">{_esc(shape_text(layer["shape"], SPACED))}</span>'
-        f"{_esc(_stats(layer['stats']))}</p>",
+        f'<h2>#{index} {escape(name)} <span class="type">({escape(layer["type"])})</span></h2>',
+        f'<p class="meta"><span class="shape">{escape(shape_text(layer["shape"], SPACED))}</span>'
+        f"{escape(_stats(layer['stats']))}</p>",
         _figure(layer["grid"], f"feature maps of {name}", "feature maps, one tile per channel"),
     ]
     if layer.get("filters"):
         parts.append(_figure(layer["filters"], f"filters of {name}", "filters (weights)"))
     npy = layer["npy"]
-    parts.append(f'<p><a href="{_url(npy)}">raw activations: {_esc(npy)}</a> (numpy .npy)</p>')
+    parts.append(f'<p><a href="{relative_url(npy)}">raw activations: {escape(npy)}</a> (numpy .npy)</p>')
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -81,7 +80,7 @@ def _layer_section(layer: dict) -> str:
 def _nav(layers: list[dict]) -> str:
     """Jump links to every layer: long networks make a long page."""
     links = (
-        f'<a href="#layer-{int(layer["index"])}">#{int(layer["index"])} {_esc(layer["name"])}</a>'
+        f'<a href="#layer-{int(layer["index"])}">#{int(layer["index"])} {escape(layer["name"])}</a>'
         for layer in layers
     )
     return "<nav>" + " ".join(links) + "</nav>"
@@ -89,8 +88,8 @@ def _nav(layers: list[dict]) -> str:
 
 def _figure(file_name: str, alt: str, caption: str) -> str:
     return (
-        f'<figure><img src="{_url(file_name)}" alt="{_esc(alt)}">'
-        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+        f'<figure><img src="{relative_url(file_name)}" alt="{escape(alt)}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
 
@@ -98,19 +97,3 @@ def _stats(stats: dict) -> str:
     """Compact numbers: 3 significant digits, sparsity as a percentage of zeros."""
     numbers = " · ".join(f"{key} {float(stats[key]):.3g}" for key in ("min", "max", "mean", "std"))
     return f"{numbers} · sparsity {100 * float(stats['sparsity']):.1f}% zeros"
-
-
-def _url(file_name: str) -> str:
-    """A file name relative to the page as a percent-encoded, attribute-safe URL.
-
-    Absolute paths, URLs and `..` would break the page once its folder moves, so they are
-    refused rather than written.
-    """
-    path = PurePosixPath(str(file_name).replace("\\", "/"))
-    if path.is_absolute() or ":" in str(file_name) or ".." in path.parts:
-        raise ValueError(f"expected a file name relative to the page, got {file_name!r}")
-    return _esc(quote(path.as_posix()))
-
-
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)

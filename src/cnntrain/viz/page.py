@@ -14,7 +14,8 @@ import json
 import math
 import re
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from cnntrain.atomic import atomic_write_text
 
@@ -29,8 +30,25 @@ def template_text(name: str) -> str:
 
 def script_json(data) -> str:
     """`data` as JSON safe inside <script type="application/json">; NaN and infinities become null."""
-    text = json.dumps(_finite(data), allow_nan=False, ensure_ascii=False)
+    text = json.dumps(_finite(data), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     return re.sub("[<>&\u2028\u2029]", lambda m: _SCRIPT_ESCAPES[m.group()], text)
+
+
+def escape(text: object) -> str:
+    """Text from a user's files (class names, paths, layer names) as HTML that shows it as written."""
+    return html.escape(str(text), quote=True)
+
+
+def relative_url(file_name: str) -> str:
+    """A file name relative to the page as a percent-encoded, attribute-safe URL.
+
+    Absolute paths, URLs and `..` would break the page once its folder moves, so they are
+    refused rather than written.
+    """
+    path = PurePosixPath(str(file_name).replace("\\", "/"))
+    if path.is_absolute() or ":" in str(file_name) or ".." in path.parts:
+        raise ValueError(f"expected a file name relative to the page, got {file_name!r}")
+    return escape(quote(path.as_posix()))
 
 
 def render_page(template: str, data: dict) -> str:
