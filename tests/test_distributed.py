@@ -97,7 +97,8 @@ WORKER = textwrap.dedent('''
     import torch
     from cnntrain.run.engine import Engine
     from cnntrain.run.progress import Progress
-    from cnntrain.run.train import Session, train
+    from cnntrain.run.session import Session
+    from cnntrain.run.train import train
 
     config, out = sys.argv[1], sys.argv[2]
     tiny = json.loads(sys.argv[3])

@@ -149,7 +149,7 @@ def test_an_unusable_device_is_an_error_before_any_data_loads(device, message, t
     def no_data(*args, **kwargs):
         raise AssertionError("data loaded before the device was checked")
 
-    monkeypatch.setattr("cnntrain.run.train.load_data", no_data)
+    monkeypatch.setattr("cnntrain.run.session.load_data", no_data)
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("train", "-c", tiny_config, "--set", f"train.device={device}")
     assert code == 2 and message in err and "Traceback" not in err

@@ -30,7 +30,7 @@ from cnntrain.run.device import flush_denormal_all_threads
 from cnntrain.run.engine import Engine, epoch_shard
 from cnntrain.run.progress import Progress
 from cnntrain.run.rundir import new_run_dir
-from cnntrain.run.train import Session
+from cnntrain.run.session import Session
 from cnntrain.viz.charts import save_lr_find_plot
 
 RULE = "steepest descent of the smoothed loss"
