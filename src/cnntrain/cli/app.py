@@ -4,9 +4,10 @@ Each command parses typed options, imports the library inside its body (so `cnnt
 loads torch), calls one library function and hands the result to `render`. User mistakes arrive as
 CnntrainError and leave as one line on stderr with exit status 2; anything else is a bug and keeps
 its traceback.
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Typer reads every command's annotations at each start,
+and evaluating them from strings costs more than the objects themselves.
+"""
 
 import sys
 from enum import Enum
@@ -15,7 +16,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from cnntrain.cli.lean import import_rich_help
 from cnntrain.errors import CnntrainError
+
+import_rich_help()  # before Typer draws any help: without rich.markdown and rich.traceback
 
 app = typer.Typer(
     name="cnntrain",
