@@ -3,6 +3,8 @@
     python scripts/bench.py            # full run (under 15 minutes), a Rich table
     python scripts/bench.py --quick    # under 2 minutes, fewer rounds and smaller sets
     python scripts/bench.py --json     # one JSON object: every figure and the raw numbers behind it
+    python scripts/bench.py --peers    # cnntrain against PyTorch Lightning and Keras (pip install -e '.[bench]')
+    python scripts/bench.py --no-bf16  # as on a CPU without bf16 units (CNNTRAIN_CPU_BF16=0)
 
 Every speed is a ratio measured side by side in this one process, because the machines this runs on
 are shared: another process taking a core slows a 2-thread PyTorch step 5-15x (OpenMP threads wait
@@ -16,18 +18,25 @@ What runs:
 - train: mnist_cnn's network through cnntrain's real Engine (fp32, and bf16 autocast with
   channels_last as `train.precision: bf16` sets it) against a bare PyTorch loop of the same network,
   batch size and optimizer, on random 28x28 uint8 images; plus a large fp32 (and bf16) matmul, the
-  peak behind model FLOP utilisation.
+  peak behind model FLOP utilisation. bf16 is timed only on CPUs with bf16 units (AVX512-BF16, AMX,
+  ARM BF16); elsewhere it is emulated, 10x slower than fp32, and the bench only checks that
+  `cnntrain train` warns about it.
+- busy: the same epochs while a neighbour process burns one core, beside quiet ones, with cnntrain's
+  thread count following the free cores (run/device.py, CoreShare) and fixed at the start.
 - imagefolder: 6000 28x28 PNGs from cnntrain's shapes generator; `cnntrain.run.train.train` against
   torchvision's ImageFolder + DataLoader(num_workers=2), same small model, epochs after the first.
 - accuracy and stable epochs: mnist_cnn's network on shapes, fp32 and bf16, through `train()`, with
   mnist_cnn's step schedule (gamma 0.7); after every epoch a fixed bare-loop turn measures the
   machine, so a slow late epoch can be told apart from a busy machine.
 - denormals, start-up (subprocesses), evaluation (predict_logits) and memory (uint8 cache, peak RSS).
+- peers (--peers, alone): cnntrain's `train()`, the bare loop, PyTorch Lightning's Trainer and Keras 3
+  on torch, each in a process of its own (scripts/bench_peers.py), one epoch per turn, interleaved.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -47,7 +56,7 @@ from cnntrain.config.loader import config_from_dict, load_config
 from cnntrain.data import channel_stats, load_data
 from cnntrain.model.builder import build_model
 from cnntrain.model.summary import summarize
-from cnntrain.run.device import autocast_dtype, configure, cpu_has_fast_bf16
+from cnntrain.run.device import CORES, autocast_dtype, configure, cpu_flags, cpu_has_fast_bf16
 from cnntrain.run.engine import Engine
 from cnntrain.run.inference import predict_logits
 from cnntrain.run.normalize import Normalizer
@@ -58,6 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST_CNN = ROOT / "configs" / "mnist_cnn.yaml"
 CPU = torch.device("cpu")
 QUIET_CORES = 0.3  # other processes using less than this: a round counts as quiet
+OWN_PIDS: set[int] = set()  # our child processes still running (peers, the neighbour): not "other processes"
 
 # Targets, as ratios or limits; `met` in the output compares against these.
 TARGETS = {
@@ -67,6 +77,10 @@ TARGETS = {
     "bf16_accuracy_gap_points": ("<=", 0.5),
     "mfu": (">=", 0.5),
     "late_over_early_epochs": (">=", 0.8),
+    "busy_over_quiet": (">=", 0.4),
+    "quiet_adaptive_vs_fixed_threads": (">=", 0.95),
+    "peers_vs_lightning": (">=", 1.2),
+    "peers_vs_keras": (">=", 1.2),
     "help_seconds": ("<=", 0.3),
     "summary_seconds": ("<=", 3.0),
     "cache_60k_megabytes": ("<=", 50.0),
@@ -79,22 +93,52 @@ SIZES = {  # quick / full
     "shapes_train": (3000, 16000), "shapes_epochs": (3, 8), "shapes_test": (1000, 2000),
     "eval_images": (4000, 10000), "eval_rounds": (3, 5), "help_runs": (3, 7), "summary_runs": (3, 5),
     "quiet_wait_s": (3, 20), "cache_images": (10000, 60000), "rss_train": (2000, 10000),
+    "busy_rounds": (4, 10), "busy_budget_s": (25, 90),
+    "peer_images": (3000, 10000), "peer_rounds": (3, 6), "peer_budget_s": (150, 600),
 }
 
 
 # --- the machine ---------------------------------------------------------------------------------
 
 
+# the vector extensions that decide how fast torch's kernels run: x86, then ARM
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "asimd", "sve",
+                "sve2", "bf16", "i8mm")
+
+
 def machine() -> dict:
-    model = platform.processor() or "unknown"
+    flags = cpu_flags()
+    forced = os.environ.get("CNNTRAIN_CPU_BF16")
+    return {"cpu": cpu_model(), "arch": platform.machine(), "cores": os.cpu_count(),
+            "vector_extensions": [f for f in VECTOR_FLAGS if f in flags],
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
+            "fast_bf16": cpu_has_fast_bf16(), "fast_bf16_forced": forced if forced in ("0", "1") else None,
+            "torch": torch.__version__, "torch_build": torch_build(), "python": platform.python_version(),
+            "load_average": os.getloadavg()}
+
+
+def cpu_model() -> str:
+    """x86's `model name`; ARM Linux names the implementer and part only (e.g. 0x41 / 0xd40: Neoverse V1)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "fast_bf16": cpu_has_fast_bf16(), "torch": torch.__version__, "python": platform.python_version(),
-            "load_average": os.getloadavg()}
+    if "model name" in fields:
+        return fields["model name"]
+    if "CPU part" in fields:
+        return f"{platform.machine()} CPU implementer {fields.get('CPU implementer', '?')} part {fields['CPU part']}"
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def torch_build() -> str:
+    kind = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
+    parallel = next((line.split(":", 1)[1].strip() for line in torch.__config__.parallel_info().splitlines()
+                     if line.startswith("ATen parallel backend")), "?")
+    return f"{kind}; {parallel}; oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}"
 
 
 class Busy:
@@ -117,7 +161,18 @@ def _cpu_ticks() -> tuple[float, float, float]:
     except OSError:
         busy = 0.0
     t = os.times()
-    return busy, t.user + t.system + t.children_user + t.children_system, time.perf_counter()
+    ours = t.user + t.system + t.children_user + t.children_system + sum(_process_seconds(p) for p in list(OWN_PIDS))
+    return busy, ours, time.perf_counter()
+
+
+def _process_seconds(pid: int) -> float:
+    """CPU seconds a running child used (it counts in os.times() only once waited for)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def others_now(seconds: float = 0.25) -> float:
@@ -162,9 +217,10 @@ class Rounds:
 def interleave(turns: dict, rounds: int, warmup: int, budget_s: float) -> Rounds:
     """Run every turn once per round, in a shuffled order.
 
-    A turn is a function returning how many units (images, FLOPs) it processed. Before each round we
-    wait a little for a quiet machine; warm-up rounds are dropped; the budget (waits included) stops
-    early on a crowded machine, never before 3 measured rounds.
+    A turn is a function returning how many units (images, FLOPs) it processed, or (units, seconds)
+    when it times itself (a peer's epoch inside its framework, a turn that first starts a neighbour).
+    Before each round we wait a little for a quiet machine; warm-up rounds are dropped; the budget
+    (waits included) stops early on a crowded machine, never before 3 measured rounds.
     """
     names, out = list(turns), Rounds(turns)
     started = time.perf_counter()
@@ -174,9 +230,10 @@ def interleave(turns: dict, rounds: int, warmup: int, budget_s: float) -> Rounds
         with Busy() as busy:
             for name in order:
                 t = time.perf_counter()
-                units = turns[name]()
+                done = turns[name]()
+                units, seconds = done if isinstance(done, tuple) else (done, time.perf_counter() - t)
                 if r >= warmup:
-                    out.rates[name].append(units / (time.perf_counter() - t))
+                    out.rates[name].append(units / seconds)
         if r >= warmup:
             out.background.append(busy.cores or 0.0)
         if r >= warmup + 2 and time.perf_counter() - started > budget_s:
@@ -256,10 +313,10 @@ def matmul_turn(dtype: torch.dtype, size: int = 2048, repeats: int = 4):
 def bench_train(s: dict) -> dict:
     config = load_config(MNIST_CNN, ["train.epochs=1000"])  # steps the real schedule, never runs out
     x, y = random_images(s["epoch_images"])
-    engines = {p: cnntrain_engine(config, x, y, p) for p in ("fp32", "bf16")}
-    bare = {p: BareLoop(x, y, config.train["batch_size"], config.train["lr"], bf16=p == "bf16")
-            for p in ("fp32", "bf16")}
-    epochs = {"fp32": 0, "bf16": 0}
+    precisions = ("fp32", "bf16") if cpu_has_fast_bf16() else ("fp32",)
+    engines = {p: cnntrain_engine(config, x, y, p) for p in precisions}
+    bare = {p: BareLoop(x, y, config.train["batch_size"], config.train["lr"], bf16=p == "bf16") for p in precisions}
+    epochs = {p: 0 for p in precisions}
 
     def engine_turn(precision):
         def turn() -> int:
@@ -267,31 +324,48 @@ def bench_train(s: dict) -> dict:
             return engines[precision].train_epoch(epochs[precision], Progress()).images
         return turn
 
-    turns = {"bare_fp32": bare["fp32"].epoch, "cnntrain_fp32": engine_turn("fp32"),
-             "cnntrain_bf16": engine_turn("bf16"), "bare_bf16": bare["bf16"].epoch,
-             "matmul_fp32": matmul_turn(torch.float32), "matmul_bf16": matmul_turn(torch.bfloat16)}
+    turns = {}
+    for p in precisions:
+        dtype = torch.float32 if p == "fp32" else torch.bfloat16
+        turns |= {f"bare_{p}": bare[p].epoch, f"cnntrain_{p}": engine_turn(p), f"matmul_{p}": matmul_turn(dtype)}
     with Busy() as busy:
         every = interleave(turns, s["train_rounds"], s["warmup_rounds"], s["train_budget_s"])
     rounds = every.quiet()
     macs = summarize(config).macs
     flops = 3 * 2 * macs  # forward, and a backward of twice the forward; 2 FLOPs per multiply-add
-    return {
+    out = {
         "images_per_epoch": s["epoch_images"], "batch_size": config.train["batch_size"],
         "optimizer": config.train["optimizer"], "rounds": len(every.background), "rounds_used": len(rounds.background),
         "background_cores": busy.cores, "background_cores_used_rounds": round(statistics.mean(rounds.background), 2),
         **{f"{k}_img_s": round(rounds.median(k), 1) for k in turns if not k.startswith("matmul")},
-        "matmul_fp32_gflops": round(rounds.median("matmul_fp32") / 1e9, 1),
-        "matmul_bf16_gflops": round(rounds.median("matmul_bf16") / 1e9, 1),
+        **{f"matmul_{p}_gflops": round(rounds.median(f"matmul_{p}") / 1e9, 1) for p in precisions},
         "ratio_fp32_vs_bare": round(rounds.ratio("cnntrain_fp32", "bare_fp32"), 3),
-        "ratio_bf16_vs_bare_fp32": round(rounds.ratio("cnntrain_bf16", "bare_fp32"), 3),
-        "ratio_bf16_vs_bare_bf16": round(rounds.ratio("cnntrain_bf16", "bare_bf16"), 3),
         "forward_macs": macs, "train_flops_per_image": flops,
         "mfu_fp32": round(rounds.ratio("cnntrain_fp32", "matmul_fp32", flops), 3),
-        "mfu_bf16_vs_fp32_peak": round(rounds.ratio("cnntrain_bf16", "matmul_fp32", flops), 3),
-        "mfu_bf16_vs_bf16_peak": round(rounds.ratio("cnntrain_bf16", "matmul_bf16", flops), 3),
         "per_round": {k: [round(v, 1) for v in r] for k, r in every.rates.items() if not k.startswith("matmul")},
         "per_round_background_cores": every.background,
     }
+    if "bf16" in precisions:
+        out |= {"bf16": "timed",
+                "ratio_bf16_vs_bare_fp32": round(rounds.ratio("cnntrain_bf16", "bare_fp32"), 3),
+                "ratio_bf16_vs_bare_bf16": round(rounds.ratio("cnntrain_bf16", "bare_bf16"), 3),
+                "mfu_bf16_vs_fp32_peak": round(rounds.ratio("cnntrain_bf16", "matmul_fp32", flops), 3),
+                "mfu_bf16_vs_bf16_peak": round(rounds.ratio("cnntrain_bf16", "matmul_bf16", flops), 3)}
+    else:
+        out |= {"bf16": "emulated here, not timed", "train_warns_about_bf16": train_warns_about_bf16()}
+    return out
+
+
+def train_warns_about_bf16() -> bool:
+    """On a CPU without bf16 units, does `cnntrain train --set train.precision=bf16` say it will be slow?"""
+    with tempfile.TemporaryDirectory(prefix="cnntrain-bench-") as out:
+        command = cnntrain_command() + ["train", "--config", str(MNIST_CNN), "--out", str(Path(out) / "run"), "--quiet",
+                                        "--set", "data.dataset=shapes", "--set", "data.num_classes=null",
+                                        "--set", "data.train_size=64", "--set", "data.val_size=16",
+                                        "--set", "data.test_size=16", "--set", "train.epochs=1",
+                                        "--set", "train.precision=bf16"]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    return done.returncode == 0 and "bf16 is emulated" in done.stderr
 
 
 # --- 2. image folder: cnntrain's decoded cache against ImageFolder + DataLoader -----------------
@@ -394,7 +468,8 @@ class Reference(Progress):
 def bench_shapes(s: dict, tmp: Path) -> dict:
     x, y = random_images(s["epoch_images"] // 2)
     out = {"train_images": s["shapes_train"], "epochs": s["shapes_epochs"], "schedule": "step, gamma 0.7 per epoch"}
-    for precision in ("fp32", "bf16"):
+    precisions = ("fp32", "bf16") if cpu_has_fast_bf16() else ("fp32",)  # emulated bf16: 10x slower, not timed
+    for precision in precisions:
         reference = Reference(BareLoop(x, y, 64, 1.0))
         overrides = ["data.dataset=shapes", "data.num_classes=null", f"data.train_size={s['shapes_train']}",
                      f"data.test_size={s['shapes_test']}", f"train.epochs={s['shapes_epochs']}",
@@ -412,9 +487,10 @@ def bench_shapes(s: dict, tmp: Path) -> dict:
                           "late_over_early_vs_reference": round(statistics.median(relative[half:])
                                                                 / statistics.median(relative[:half]), 3),
                           "background_cores": busy.cores}
-    out["acc_gap_points"] = round(abs(out["fp32"]["test_acc"] - out["bf16"]["test_acc"]) * 100, 2)
+    if "bf16" in out:
+        out["acc_gap_points"] = round(abs(out["fp32"]["test_acc"] - out["bf16"]["test_acc"]) * 100, 2)
     # Two runs still learning differ by chance, whatever the precision: only a converged pair says much.
-    out["converged"] = min(out["fp32"]["test_acc"], out["bf16"]["test_acc"]) >= 0.97
+    out["converged"] = min(out[p]["test_acc"] for p in precisions) >= 0.97
     return out
 
 
@@ -514,14 +590,16 @@ def bench_eval(s: dict) -> dict:
 
     turns = {"bare_fp32": bare_turn,
              "cnntrain_fp32": lambda: len(predict_logits(model, x, normalize, CPU, batch_size=batch)),
-             "cnntrain_bf16": lambda: len(predict_logits(model_cl, x, normalize, CPU, batch_size=batch,
-                                                         dtype=torch.bfloat16, memory_format=torch.channels_last)),
              # What suits a CPU better than mnist_cnn's eval_batch_size: batches whose activations fit in cache.
              "cnntrain_fp32_b64_channels_last": lambda: len(predict_logits(model_cl, x, normalize, CPU, batch_size=64,
                                                                            memory_format=torch.channels_last))}
+    if cpu_has_fast_bf16():
+        turns["cnntrain_bf16"] = lambda: len(predict_logits(model_cl, x, normalize, CPU, batch_size=batch,
+                                                            dtype=torch.bfloat16, memory_format=torch.channels_last))
     with Busy() as busy:
         rounds = interleave(turns, s["eval_rounds"], 1, 60).quiet()
     return {"images": len(x), "batch_size": batch, **{f"{k}_img_s": round(rounds.median(k)) for k in turns},
+            "bf16": "timed" if "cnntrain_bf16" in turns else "emulated here, not timed",
             "ratio_fp32_vs_bare": round(rounds.ratio("cnntrain_fp32", "bare_fp32"), 3),
             "background_cores": busy.cores}
 
@@ -544,7 +622,139 @@ def bench_memory(s: dict, tmp: Path) -> dict:
             "rss_run": f"mnist_cnn on shapes, {s['rss_train']} training images, 1 epoch"}
 
 
+# --- 6. a busy machine: a neighbour burning one core -------------------------------------------------
+
+
+class Neighbour:
+    """Another process keeping one core busy (a plain Python loop), as a user's other work would."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        OWN_PIDS.add(self.proc.pid)
+        time.sleep(2 * 0.4)  # running, and seen by CoreShare's last half second
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        OWN_PIDS.discard(self.proc.pid)
+
+
+def bench_busy(s: dict) -> dict:
+    """mnist_cnn's epochs with and without a neighbour, with cnntrain's thread count following the free
+    cores (CoreShare, the default) and fixed at the start (as before it, or with train.deterministic)."""
+    config = load_config(MNIST_CNN, ["train.epochs=1000"])
+    x, y = random_images(s["epoch_images"])
+    engine = cnntrain_engine(config, x, y, "fp32")
+    epoch, threads = [0], {}
+
+    def turn(adaptive: bool, neighbour: bool, name: str):
+        def run() -> tuple[int, float]:
+            enabled, CORES.enabled = CORES.enabled, adaptive
+            try:
+                with Neighbour() if neighbour else contextlib.nullcontext():
+                    epoch[0] += 1
+                    stats = engine.train_epoch(epoch[0], Progress())
+                    threads.setdefault(name, []).append(CORES.chosen if adaptive else torch.get_num_threads())
+            finally:
+                CORES.enabled = enabled
+            return stats.images, stats.seconds
+        return run
+
+    turns = {f"{kind}_{load}": turn(kind == "adaptive", load == "busy", f"{kind}_{load}")
+             for kind in ("adaptive", "fixed") for load in ("quiet", "busy")}
+    with Busy() as busy:
+        every = interleave(turns, s["busy_rounds"], 1, s["busy_budget_s"])
+    rounds = every.quiet()
+    return {"images_per_epoch": s["epoch_images"], "neighbour": "python -c 'while True: pass' (one core)",
+            "rounds": len(every.background), "rounds_used": len(rounds.background),
+            **{f"{k}_img_s": round(rounds.median(k), 1) for k in turns},
+            "busy_over_quiet": round(rounds.ratio("adaptive_busy", "adaptive_quiet"), 3),
+            "fixed_busy_over_quiet": round(rounds.ratio("fixed_busy", "fixed_quiet"), 3),
+            "quiet_adaptive_vs_fixed": round(rounds.ratio("adaptive_quiet", "fixed_quiet"), 3),
+            "threads_chosen": {k: statistics.mode(v) for k, v in threads.items()},
+            "per_round": {k: [round(v, 1) for v in r] for k, r in every.rates.items()},
+            "per_round_background_cores": every.background, "background_cores": busy.cores}
+
+
+# --- 7. peers: Lightning and Keras, each in its own process ------------------------------------------
+
+PEER_SCRIPT = Path(__file__).resolve().with_name("bench_peers.py")
+PEER_NAMES = ("cnntrain", "bare", "lightning", "keras")
+
+
+class Peer:
+    """One scripts/bench_peers.py process: `epoch()` has it train one epoch and say how long it took."""
+
+    def __init__(self, name: str, images: int, log: Path):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                                         os.environ.get("PYTHONPATH")]))}
+        self.name, self.log = name, log.open("w")
+        self.proc = subprocess.Popen([sys.executable, str(PEER_SCRIPT), name, "--images", str(images)], cwd=ROOT,
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        OWN_PIDS.add(self.proc.pid)
+
+    def wait_ready(self) -> None:
+        self._line(lambda line: line == "ready")
+
+    def epoch(self) -> tuple[int, float]:
+        self.proc.stdin.write("epoch\n")
+        self.proc.stdin.flush()
+        done = json.loads(self._line(lambda line: line.startswith("{")))
+        return done["images"], done["seconds"]
+
+    def _line(self, wanted) -> str:
+        """The next stdout line `wanted` accepts; a framework's own chatter on stdout is skipped."""
+        for line in self.proc.stdout:
+            if wanted(line.strip()):
+                return line.strip()
+        raise RuntimeError(f"peer {self.name} stopped; see {self.log.name}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        OWN_PIDS.discard(self.proc.pid)
+        self.log.close()
+
+
+def installed_peers() -> tuple[list[str], list[str]]:
+    """(peers to run, peers missing): Lightning and Keras come with `pip install -e '.[bench]'`."""
+    import importlib.util
+
+    missing = [n for n in ("lightning", "keras") if importlib.util.find_spec(n) is None]
+    return [n for n in PEER_NAMES if n not in missing], missing
+
+
+def bench_peers(s: dict, tmp: Path) -> dict:
+    names, missing = installed_peers()
+    peers = {n: Peer(n, s["peer_images"], tmp / f"peer_{n}.log") for n in names}
+    try:
+        for peer in peers.values():
+            peer.wait_ready()
+        with Busy() as busy:
+            every = interleave({n: p.epoch for n, p in peers.items()}, s["peer_rounds"], 1, s["peer_budget_s"])
+    finally:
+        for peer in peers.values():
+            peer.close()
+    rounds = every.quiet()
+    return {"images_per_epoch": s["peer_images"], "data": "shapes, 28x28, 1 channel", "batch_size": 64,
+            "optimizer": "adadelta", "missing": missing, "rounds": len(every.background),
+            "rounds_used": len(rounds.background), **{f"{n}_img_s": round(rounds.median(n), 1) for n in names},
+            **{f"cnntrain_vs_{n}": round(rounds.ratio("cnntrain", n), 3) for n in names if n != "cnntrain"},
+            "per_round": {k: [round(v, 1) for v in r] for k, r in every.rates.items()},
+            "per_round_background_cores": every.background, "background_cores": busy.cores}
+
+
 # --- the report -----------------------------------------------------------------------------------
+
+
+DEFAULT_SECTIONS = ("train", "busy", "denormals", "imagefolder", "shapes", "eval", "startup", "memory")
 
 
 def run(quick: bool, sections: set[str] | None = None, log=lambda text: None) -> dict:
@@ -554,12 +764,12 @@ def run(quick: bool, sections: set[str] | None = None, log=lambda text: None) ->
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cnntrain-bench-") as folder:
         tmp = Path(folder)
-        steps = [("train", lambda: bench_train(s)), ("denormals", bench_denormals),
-                 ("imagefolder", lambda: bench_imagefolder(s, tmp)), ("shapes", lambda: bench_shapes(s, tmp)),
-                 ("eval", lambda: bench_eval(s)), ("startup", lambda: bench_startup(s)),
-                 ("memory", lambda: bench_memory(s, tmp))]
-        for name, step in steps:
-            if sections is None or name in sections:
+        steps = {"train": lambda: bench_train(s), "busy": lambda: bench_busy(s), "denormals": bench_denormals,
+                 "imagefolder": lambda: bench_imagefolder(s, tmp), "shapes": lambda: bench_shapes(s, tmp),
+                 "eval": lambda: bench_eval(s), "startup": lambda: bench_startup(s),
+                 "memory": lambda: bench_memory(s, tmp), "peers": lambda: bench_peers(s, tmp)}
+        for name, step in steps.items():
+            if name in (sections or DEFAULT_SECTIONS):
                 log(f"{name} ...")
                 t = time.perf_counter()
                 results[name] = step()
@@ -577,6 +787,10 @@ def targets(r: dict) -> dict:
         "bf16_accuracy_gap_points": r.get("shapes", {}).get("acc_gap_points"),
         "mfu": r.get("train", {}).get("mfu_fp32"),
         "late_over_early_epochs": r.get("shapes", {}).get("fp32", {}).get("late_over_early_vs_reference"),
+        "busy_over_quiet": r.get("busy", {}).get("busy_over_quiet"),
+        "quiet_adaptive_vs_fixed_threads": r.get("busy", {}).get("quiet_adaptive_vs_fixed"),
+        "peers_vs_lightning": r.get("peers", {}).get("cnntrain_vs_lightning"),
+        "peers_vs_keras": r.get("peers", {}).get("cnntrain_vs_keras"),
         "help_seconds": r.get("startup", {}).get("help_seconds"),
         "summary_seconds": r.get("startup", {}).get("summary_seconds"),
         "cache_60k_megabytes": r.get("memory", {}).get("cache_60k_megabytes"),
@@ -606,12 +820,35 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
         tr = r["train"]
         add("train fp32: cnntrain / bare loop", tr["ratio_fp32_vs_bare"],
             f"{tr['cnntrain_fp32_img_s']:.0f} vs {tr['bare_fp32_img_s']:.0f} img/s", "train_fp32_vs_bare")
-        add("train bf16 (cnntrain) / bare fp32", tr["ratio_bf16_vs_bare_fp32"],
-            f"{tr['cnntrain_bf16_img_s']:.0f} img/s; bare bf16 loop {tr['bare_bf16_img_s']:.0f}", "bf16_vs_bare_fp32")
+        if tr.get("bf16", "timed") == "timed":
+            add("train bf16 (cnntrain) / bare fp32", tr["ratio_bf16_vs_bare_fp32"],
+                f"{tr['cnntrain_bf16_img_s']:.0f} img/s; bare bf16 loop {tr['bare_bf16_img_s']:.0f}",
+                "bf16_vs_bare_fp32")
+        else:
+            add("train bf16", tr["bf16"], f"`cnntrain train` warns: {'yes' if tr['train_warns_about_bf16'] else 'NO'}")
         add("MFU fp32 (train FLOP/s / fp32 matmul)", tr["mfu_fp32"],
             f"{tr['train_flops_per_image'] / 1e6:.1f} MFLOP/img; matmul {tr['matmul_fp32_gflops']} GFLOP/s", "mfu")
-        add("MFU bf16: vs fp32 peak / vs bf16 peak", f"{tr['mfu_bf16_vs_fp32_peak']} / {tr['mfu_bf16_vs_bf16_peak']}",
-            f"bf16 matmul {tr['matmul_bf16_gflops']} GFLOP/s")
+        if "mfu_bf16_vs_fp32_peak" in tr:
+            add("MFU bf16: vs fp32 peak / vs bf16 peak",
+                f"{tr['mfu_bf16_vs_fp32_peak']} / {tr['mfu_bf16_vs_bf16_peak']}",
+                f"bf16 matmul {tr['matmul_bf16_gflops']} GFLOP/s")
+    if "busy" in r:
+        b = r["busy"]
+        add("busy: neighbour on 1 core / quiet", b["busy_over_quiet"],
+            f"{b['adaptive_busy_img_s']:.0f} vs {b['adaptive_quiet_img_s']:.0f} img/s, threads "
+            f"{b['threads_chosen'].get('adaptive_busy')}; fixed threads {b['fixed_busy_over_quiet']}",
+            "busy_over_quiet")
+        add("busy: quiet, following cores / fixed", b["quiet_adaptive_vs_fixed"],
+            f"{b['adaptive_quiet_img_s']:.0f} vs {b['fixed_quiet_img_s']:.0f} img/s", "quiet_adaptive_vs_fixed_threads")
+    if "peers" in r:
+        p = r["peers"]
+        for name in ("bare", "lightning", "keras"):
+            if f"cnntrain_vs_{name}" in p:
+                add(f"peers: cnntrain / {name}", p[f"cnntrain_vs_{name}"],
+                    f"{p['cnntrain_img_s']:.0f} vs {p[f'{name}_img_s']:.0f} img/s",
+                    {"lightning": "peers_vs_lightning", "keras": "peers_vs_keras"}.get(name))
+        for name in p["missing"]:
+            add(f"peers: cnntrain / {name}", "not installed", "pip install -e '.[bench]'")
     if "imagefolder" in r:
         f = r["imagefolder"]
         add("image folder: cnntrain / torchvision", f["ratio"],
@@ -620,7 +857,8 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
             "imagefolder_vs_torchvision")
     if "shapes" in r:
         sh = r["shapes"]
-        add("shapes test acc fp32 / bf16", f"{sh['fp32']['test_acc']:.2%} / {sh['bf16']['test_acc']:.2%}",
+        bf16 = f"{sh['bf16']['test_acc']:.2%}" if "bf16" in sh else "not timed"
+        add("shapes test acc fp32 / bf16", f"{sh['fp32']['test_acc']:.2%} / {bf16}",
             f"{sh['epochs']} epochs of {sh['train_images']} images", "bf16_accuracy_gap_points")
         add("late / early epochs (vs machine)", sh["fp32"]["late_over_early_vs_reference"],
             f"img/s per epoch {sh['fp32']['img_s_per_epoch']}", "late_over_early_epochs")
@@ -635,7 +873,8 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
         add("cnntrain summary (lenet5)", f"{st['summary_seconds']} s", "median, subprocess", "summary_seconds")
     if "eval" in r:
         e = r["eval"]
-        add("eval (predict_logits) fp32 / bf16", f"{e['cnntrain_fp32_img_s']} / {e['cnntrain_bf16_img_s']} img/s",
+        add("eval (predict_logits) fp32 / bf16",
+            f"{e['cnntrain_fp32_img_s']} / {e.get('cnntrain_bf16_img_s', 'not timed')} img/s",
             f"batch {e['batch_size']}; bare loop {e['bare_fp32_img_s']}; fp32 batch 64 channels_last "
             f"{e['cnntrain_fp32_b64_channels_last_img_s']}")
     if "memory" in r:
@@ -647,8 +886,11 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
 
 def title(r: dict) -> str:
     m = r["machine"]
-    return (f"cnntrain bench{' --quick' if r['quick'] else ''}: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
-            f"AVX512-BF16/AMX: {'yes' if m['fast_bf16'] else 'no'}")
+    forced = " (forced by CNNTRAIN_CPU_BF16)" if m.get("fast_bf16_forced") else ""
+    bf16 = "bf16 units: yes" if m["fast_bf16"] else "bf16 units: no, bf16 not timed"
+    return (f"cnntrain bench{' --quick' if r['quick'] else ''}: {m['cpu']} ({m['arch']}, {m['cores']} cores; "
+            f"{' '.join(m['vector_extensions']) or 'no vector extensions listed'}; {bf16}{forced}), "
+            f"torch {m['torch']} ({m['torch_build']}; kernels {m['torch_cpu_capability']})")
 
 
 def table(r: dict) -> None:
@@ -679,15 +921,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller sets (under 2 minutes)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
-    parser.add_argument("--only", action="append", help="run only these sections (repeatable): train, denormals, "
-                        "imagefolder, shapes, eval, startup, memory")
+    parser.add_argument("--only", action="append", help="run only these sections (repeatable): "
+                        + ", ".join(DEFAULT_SECTIONS) + ", peers")
+    parser.add_argument("--peers", action="store_true", help="only cnntrain against the bare loop, PyTorch Lightning "
+                        "and Keras, each in its own process (pip install -e '.[bench]')")
+    parser.add_argument("--no-bf16", action="store_true", help="treat this CPU as one without bf16 units "
+                        "(CNNTRAIN_CPU_BF16=0): the path bf16-less CPUs take")
     parser.add_argument("--load", type=Path, help="show the results a --json run saved instead of measuring")
     args = parser.parse_args()
     log = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr, flush=True))
+    if args.no_bf16:
+        os.environ["CNNTRAIN_CPU_BF16"] = "0"  # read by cnntrain here and in the `cnntrain train` it starts
+    sections = {"peers"} if args.peers else set(args.only) if args.only else None
     if args.load:
         results = json.loads(args.load.read_text())
     else:
-        results = run(args.quick, set(args.only) if args.only else None, log)
+        results = run(args.quick, sections, log)
     if args.json:
         print(json.dumps(results, indent=2))
     elif args.markdown:

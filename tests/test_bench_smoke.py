@@ -52,3 +52,45 @@ def test_every_thread_flushes_denormals_after_configure(bench):
     torch.ones(1 << 22).mul_(2)  # torch work first: the OpenMP threads exist before configure
     bench.configure(bench.CPU, deterministic=False)
     assert bench.flushed_fraction() == 1.0
+
+
+def test_without_bf16_units_bf16_is_not_timed_and_train_warns(bench, monkeypatch):
+    """The path of a CPU without AVX512-BF16/AMX/ARM BF16 (forced here): no emulated bf16 turns, which
+    would take 10x the fp32 time, and `cnntrain train --set train.precision=bf16` says why."""
+    import functools
+
+    monkeypatch.setenv("CNNTRAIN_CPU_BF16", "0")
+    monkeypatch.setattr(bench, "matmul_turn", functools.partial(bench.matmul_turn, size=128))
+    sizes = {"epoch_images": 64, "train_rounds": 1, "warmup_rounds": 0, "train_budget_s": 0}
+    result = bench.bench_train(sizes)
+    assert not any("bf16" in key for key in result["per_round"])
+    assert result["bf16"] == "emulated here, not timed"
+    assert result["train_warns_about_bf16"] is True
+    report = {"machine": bench.machine(), "quick": True, "train": result}
+    report["targets"] = bench.targets(report)
+    assert "bf16_vs_bare_fp32" not in report["targets"]
+    rows = {row[0]: row for row in bench.rows(report)}
+    assert rows["train bf16"][1:3] == ("emulated here, not timed", "`cnntrain train` warns: yes")
+    assert "bf16 units: no, bf16 not timed (forced by CNNTRAIN_CPU_BF16)" in bench.title(report)
+
+
+def test_the_machine_is_named(bench):
+    m = bench.machine()
+    assert m["cpu"] and m["cores"] >= 1 and m["torch"] in bench.title({"machine": m, "quick": False})
+    assert set(m["vector_extensions"]) <= set(bench.VECTOR_FLAGS)
+
+
+def test_every_installed_peer_trains_an_epoch_on_command(bench, tmp_path):
+    """scripts/bench_peers.py's protocol, for each peer installed (Lightning and Keras come with the
+    `bench` extra): ready, then one epoch per `epoch` line, reported as images and seconds."""
+    names, _ = bench.installed_peers()
+    peers = [bench.Peer(name, 64, tmp_path / f"{name}.log") for name in names]  # their start-ups overlap
+    try:
+        for peer in peers:
+            peer.wait_ready()
+            images, seconds = peer.epoch()
+            assert images == 64 and seconds > 0, peer.name
+    finally:
+        for peer in peers:
+            peer.close()
+    assert all(peer.proc.returncode == 0 for peer in peers), [(p.name, p.proc.returncode) for p in peers]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import ctypes
 import os
 import sys
+import threading
+import time
 
 import torch
 
@@ -61,6 +65,7 @@ def configure(device: torch.device, *, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     # Set either way: a process-wide switch, and a second run in the same process may not want it.
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    CORES.start(device, deterministic=deterministic)
 
 
 def flush_denormal_all_threads(on: bool = True) -> None:
@@ -122,8 +127,8 @@ def limit_compile_threads() -> None:
 def precision_warning(precision: str, device: torch.device) -> str | None:
     """Why the chosen precision will be slow here, or None."""
     if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
-        return ("train.precision bf16: this CPU has neither AVX512-BF16 nor AMX, so bf16 is emulated and "
-                "usually much slower than fp32; use --set train.precision=fp32")
+        return ("train.precision bf16: this CPU has no bf16 units (AVX512-BF16, AMX or ARM BF16), so bf16 is "
+                "emulated and usually much slower than fp32; use --set train.precision=fp32")
     return None
 
 
@@ -136,11 +141,114 @@ def autocast_dtype(precision: str, device: torch.device):
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
-def cpu_has_fast_bf16() -> bool:
-    """bf16 only pays on CPUs with AVX512-BF16 or AMX; elsewhere it is emulated and much slower."""
+# x86's AVX512-BF16 and AMX, ARM's BF16 (Armv8.6): the flags under which bf16 runs on its own units
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """bf16 only pays on CPUs with bf16 units; elsewhere it is emulated and much slower.
+    CNNTRAIN_CPU_BF16=0 or 1 overrides what the flags say (to try the other path on one machine)."""
+    forced = os.environ.get("CNNTRAIN_CPU_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return bool(cpu_flags(cpuinfo) & BF16_FLAGS)
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (x86 `flags`, ARM `Features`); empty elsewhere."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
+        with open(cpuinfo, encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return set(value.split())
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        pass
+    return set()
+
+
+# --- sharing the CPU with other processes ----------------------------------------------------------
+
+
+class CoreShare:
+    """Train with as many CPU threads as the cores other processes leave free.
+
+    PyTorch's OpenMP threads spin-wait for each other at every parallel region: when another process
+    holds one of two cores, a 2-thread step waits on the thread it displaced and runs 3-4x slower,
+    while a single thread loses only half. So at the start of each epoch this looks at the cores the
+    rest of the machine used in the last half second (/proc/stat's busy time minus this process's
+    own, sampled by a background thread that sleeps between samples) and uses the cores left, never
+    more than the thread count it started with (torch's default or the user's torch.set_num_threads).
+    After the epoch that count is back, so nothing else in the process sees a change. Off where the
+    user fixed the count (OMP_NUM_THREADS), for deterministic runs (the thread count changes the
+    order of floating-point sums), and where there is no /proc/stat.
+    """
+
+    def __init__(self):
+        self.enabled = False
+        self.ceiling = torch.get_num_threads()
+        self.samples: collections.deque = collections.deque(maxlen=16)  # (wall, machine busy, our CPU) s
+        self.sampler: threading.Thread | None = None
+        self.chosen = self.ceiling  # the last epoch's thread count, for the benchmark
+
+    def start(self, device: torch.device, *, deterministic: bool) -> None:
+        """Called by `configure` before each run."""
+        self.enabled = (device.type == "cpu" and not deterministic and "OMP_NUM_THREADS" not in os.environ
+                        and _machine_busy_seconds() is not None)
+        self.ceiling = torch.get_num_threads()
+        if self.enabled and self.sampler is None:
+            self.sampler = threading.Thread(target=self._sample, name="cnntrain-cores", daemon=True)
+            self.sampler.start()
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append(_usage_now())
+            time.sleep(_SAMPLE_EVERY_S)
+
+    def others(self) -> float | None:
+        """Cores the other processes kept busy over the last ~half second, or None before there is one."""
+        now = _usage_now()
+        base = next((m for m in reversed(list(self.samples)) if now[0] - m[0] >= _WINDOW_S), None)
+        if base is None:
+            return None
+        wall, busy, ours = (b - a for a, b in zip(base, now))
+        return max(busy - ours, 0.0) / wall
+
+    def threads(self) -> int:
+        """The thread count for the next epoch: one per core the others leave free, at least one."""
+        others = self.others()
+        if others is None:
+            return self.ceiling
+        free = (os.cpu_count() or 1) - others
+        return max(1, min(self.ceiling, int(free + 0.5)))
+
+    @contextlib.contextmanager
+    def epoch(self):
+        """Around one training epoch (Engine.train_epoch)."""
+        if not self.enabled or torch.get_num_threads() != self.ceiling:
+            yield  # off, or someone changed the count since `start`: theirs stays
+            return
+        self.chosen = self.threads()
+        torch.set_num_threads(self.chosen)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(self.ceiling)
+
+
+_SAMPLE_EVERY_S, _WINDOW_S = 0.1, 0.4
+CORES = CoreShare()  # process-wide, as the thread count is
+
+
+def _usage_now() -> tuple[float, float, float]:
+    return time.perf_counter(), _machine_busy_seconds() or 0.0, time.process_time()
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds all cores of the machine spent busy since boot (Linux), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

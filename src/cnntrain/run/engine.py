@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from cnntrain.data import augment_batch
 from cnntrain.errors import CheckpointError, TrainingDiverged
 from cnntrain.run.balance import balanced_order
+from cnntrain.run.device import CORES
 from cnntrain.run.distributed import World, all_sum
 from cnntrain.run.ema import EMA
 from cnntrain.run.inference import autocast
@@ -117,7 +118,7 @@ class Engine:
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
         seen, start = 0, time.perf_counter()
         report_every = max(len(groups) // 50, 1)
-        with self._join():
+        with self._join(), CORES.epoch():  # as many threads as the cores other processes leave free
             for step, group in enumerate(groups, 1):
                 with step_failures(self.train_cfg):  # e.g. train.lr=1e300: a key to fix, not a traceback
                     loss, weight, hits = self._step(group, aug_gen)
