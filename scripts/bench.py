@@ -87,13 +87,13 @@ TARGETS = {
 }
 
 SIZES = {  # quick / full
-    "train_rounds": (10, 36), "warmup_rounds": (2, 2), "train_budget_s": (35, 150), "epoch_images": (640, 640),
-    "png_images": (6000, 6000), "folder_epochs": (2, 4),
+    "train_rounds": (8, 36), "warmup_rounds": (2, 2), "train_budget_s": (25, 150), "epoch_images": (640, 640),
+    "png_images": (4000, 6000), "folder_epochs": (2, 4),
     # mnist_cnn needs ~100k shapes images to converge (>97%): only then does an accuracy gap mean much.
-    "shapes_train": (3000, 16000), "shapes_epochs": (3, 8), "shapes_test": (1000, 2000),
-    "eval_images": (4000, 10000), "eval_rounds": (3, 5), "help_runs": (3, 7), "summary_runs": (3, 5),
-    "quiet_wait_s": (3, 20), "cache_images": (10000, 60000), "rss_train": (2000, 10000),
-    "busy_rounds": (4, 10), "busy_budget_s": (25, 90),
+    "shapes_train": (2000, 16000), "shapes_epochs": (2, 8), "shapes_test": (1000, 2000),
+    "eval_images": (2000, 10000), "eval_rounds": (2, 5), "help_runs": (3, 7), "summary_runs": (2, 5),
+    "quiet_wait_s": (3, 20), "cache_images": (10000, 60000), "rss_train": (1000, 10000),
+    "busy_images": (320, 640), "busy_rounds": (3, 10), "busy_budget_s": (15, 90),
     "peer_images": (3000, 10000), "peer_rounds": (3, 6), "peer_budget_s": (150, 600),
 }
 
@@ -328,7 +328,7 @@ def bench_train(s: dict) -> dict:
     for p in precisions:
         dtype = torch.float32 if p == "fp32" else torch.bfloat16
         turns |= {f"bare_{p}": bare[p].epoch, f"cnntrain_{p}": engine_turn(p), f"matmul_{p}": matmul_turn(dtype)}
-    with Busy() as busy:
+    with Busy() as busy, threads_fixed():
         every = interleave(turns, s["train_rounds"], s["warmup_rounds"], s["train_budget_s"])
     rounds = every.quiet()
     macs = summarize(config).macs
@@ -354,6 +354,17 @@ def bench_train(s: dict) -> dict:
     else:
         out |= {"bf16": "emulated here, not timed", "train_warns_about_bf16": train_warns_about_bf16()}
     return out
+
+
+@contextlib.contextmanager
+def threads_fixed():
+    """cnntrain's Engine with the bare loop's thread count: in a busy round CoreShare would take fewer
+    threads than the loops it is compared with (the busy section measures that)."""
+    enabled, CORES.enabled = CORES.enabled, False
+    try:
+        yield
+    finally:
+        CORES.enabled = enabled
 
 
 def train_warns_about_bf16() -> bool:
@@ -631,7 +642,7 @@ class Neighbour:
     def __enter__(self):
         self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         OWN_PIDS.add(self.proc.pid)
-        time.sleep(2 * 0.4)  # running, and seen by CoreShare's last half second
+        time.sleep(0.6)  # running, and seen by CoreShare's last 0.4 s
         return self
 
     def __exit__(self, *exc):
@@ -644,35 +655,36 @@ def bench_busy(s: dict) -> dict:
     """mnist_cnn's epochs with and without a neighbour, with cnntrain's thread count following the free
     cores (CoreShare, the default) and fixed at the start (as before it, or with train.deterministic)."""
     config = load_config(MNIST_CNN, ["train.epochs=1000"])
-    x, y = random_images(s["epoch_images"])
+    x, y = random_images(s["busy_images"])
     engine = cnntrain_engine(config, x, y, "fp32")
-    epoch, threads = [0], {}
+    engine.train_epoch(1, Progress())  # warm-up, instead of a warm-up round with two neighbours
+    epoch, threads = [1], {}
 
     def turn(adaptive: bool, neighbour: bool, name: str):
         def run() -> tuple[int, float]:
-            enabled, CORES.enabled = CORES.enabled, adaptive
-            try:
-                with Neighbour() if neighbour else contextlib.nullcontext():
-                    epoch[0] += 1
-                    stats = engine.train_epoch(epoch[0], Progress())
-                    threads.setdefault(name, []).append(CORES.chosen if adaptive else torch.get_num_threads())
-            finally:
-                CORES.enabled = enabled
+            with contextlib.ExitStack() as stack:
+                if neighbour:
+                    stack.enter_context(Neighbour())
+                if not adaptive:
+                    stack.enter_context(threads_fixed())
+                epoch[0] += 1
+                stats = engine.train_epoch(epoch[0], Progress())
+                threads.setdefault(name, []).append(CORES.chosen if adaptive else torch.get_num_threads())
             return stats.images, stats.seconds
         return run
 
     turns = {f"{kind}_{load}": turn(kind == "adaptive", load == "busy", f"{kind}_{load}")
              for kind in ("adaptive", "fixed") for load in ("quiet", "busy")}
     with Busy() as busy:
-        every = interleave(turns, s["busy_rounds"], 1, s["busy_budget_s"])
+        every = interleave(turns, s["busy_rounds"], 0, s["busy_budget_s"])
     rounds = every.quiet()
-    return {"images_per_epoch": s["epoch_images"], "neighbour": "python -c 'while True: pass' (one core)",
+    return {"images_per_epoch": s["busy_images"], "neighbour": "python -c 'while True: pass' (one core)",
             "rounds": len(every.background), "rounds_used": len(rounds.background),
             **{f"{k}_img_s": round(rounds.median(k), 1) for k in turns},
             "busy_over_quiet": round(rounds.ratio("adaptive_busy", "adaptive_quiet"), 3),
             "fixed_busy_over_quiet": round(rounds.ratio("fixed_busy", "fixed_quiet"), 3),
             "quiet_adaptive_vs_fixed": round(rounds.ratio("adaptive_quiet", "fixed_quiet"), 3),
-            "threads_chosen": {k: statistics.mode(v) for k, v in threads.items()},
+            "threads_chosen": {k: statistics.mode(v) for k, v in threads.items()}, "core_share_on": CORES.enabled,
             "per_round": {k: [round(v, 1) for v in r] for k, r in every.rates.items()},
             "per_round_background_cores": every.background, "background_cores": busy.cores}
 
