@@ -87,11 +87,11 @@ TARGETS = {
 }
 
 SIZES = {  # quick / full
-    "train_rounds": (8, 36), "warmup_rounds": (2, 2), "train_budget_s": (25, 150), "epoch_images": (640, 640),
+    "train_rounds": (6, 36), "warmup_rounds": (2, 2), "train_budget_s": (20, 150), "epoch_images": (640, 640),
     "png_images": (4000, 6000), "folder_epochs": (2, 4),
     # mnist_cnn needs ~100k shapes images to converge (>97%): only then does an accuracy gap mean much.
     "shapes_train": (2000, 16000), "shapes_epochs": (2, 8), "shapes_test": (1000, 2000),
-    "eval_images": (2000, 10000), "eval_rounds": (2, 5), "help_runs": (3, 7), "summary_runs": (2, 5),
+    "eval_images": (1000, 10000), "eval_rounds": (2, 5), "help_runs": (3, 7), "summary_runs": (2, 5),
     "quiet_wait_s": (3, 20), "cache_images": (10000, 60000), "rss_train": (1000, 10000),
     "busy_images": (320, 640), "busy_rounds": (3, 10), "busy_budget_s": (15, 90),
     "peer_images": (3000, 10000), "peer_rounds": (3, 6), "peer_budget_s": (150, 600),
@@ -642,13 +642,14 @@ class Neighbour:
     def __enter__(self):
         self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         OWN_PIDS.add(self.proc.pid)
-        time.sleep(0.6)  # running, and seen by CoreShare's last 0.4 s
+        time.sleep(0.5)  # running, and seen by CoreShare's last 0.3 s
         return self
 
     def __exit__(self, *exc):
         self.proc.kill()
         self.proc.wait()
         OWN_PIDS.discard(self.proc.pid)
+        time.sleep(0.5)  # gone from CoreShare's window too: the next turn, maybe a quiet one, starts after
 
 
 def bench_busy(s: dict) -> dict:
@@ -669,7 +670,7 @@ def bench_busy(s: dict) -> dict:
                     stack.enter_context(threads_fixed())
                 epoch[0] += 1
                 stats = engine.train_epoch(epoch[0], Progress())
-                threads.setdefault(name, []).append(CORES.chosen if adaptive else torch.get_num_threads())
+                threads.setdefault(name, []).extend(CORES.chosen if adaptive else [torch.get_num_threads()])
             return stats.images, stats.seconds
         return run
 
@@ -693,6 +694,9 @@ def bench_busy(s: dict) -> dict:
 
 PEER_SCRIPT = Path(__file__).resolve().with_name("bench_peers.py")
 PEER_NAMES = ("cnntrain", "bare", "lightning", "keras")
+# cnntrain with CoreShare off (OMP_NUM_THREADS fixes its thread count, as the others' is): on a busy
+# machine the difference between the two is CoreShare's, not the training loop's
+FIXED = "cnntrain_fixed_threads"
 
 
 class Peer:
@@ -701,8 +705,11 @@ class Peer:
     def __init__(self, name: str, images: int, log: Path):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                                          os.environ.get("PYTHONPATH")]))}
+        if name == FIXED:
+            env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
         self.name, self.log = name, log.open("w")
-        self.proc = subprocess.Popen([sys.executable, str(PEER_SCRIPT), name, "--images", str(images)], cwd=ROOT,
+        peer = "cnntrain" if name == FIXED else name
+        self.proc = subprocess.Popen([sys.executable, str(PEER_SCRIPT), peer, "--images", str(images)], cwd=ROOT,
                                      env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
         OWN_PIDS.add(self.proc.pid)
 
@@ -745,6 +752,7 @@ def installed_peers() -> tuple[list[str], list[str]]:
 
 def bench_peers(s: dict, tmp: Path) -> dict:
     names, missing = installed_peers()
+    names.insert(1, FIXED)
     peers = {n: Peer(n, s["peer_images"], tmp / f"peer_{n}.log") for n in names}
     try:
         for peer in peers.values():
@@ -759,6 +767,7 @@ def bench_peers(s: dict, tmp: Path) -> dict:
             "optimizer": "adadelta", "missing": missing, "rounds": len(every.background),
             "rounds_used": len(rounds.background), **{f"{n}_img_s": round(rounds.median(n), 1) for n in names},
             **{f"cnntrain_vs_{n}": round(rounds.ratio("cnntrain", n), 3) for n in names if n != "cnntrain"},
+            **{f"{FIXED}_vs_{n}": round(rounds.ratio(FIXED, n), 3) for n in names if "cnntrain" not in n},
             "per_round": {k: [round(v, 1) for v in r] for k, r in every.rates.items()},
             "per_round_background_cores": every.background, "background_cores": busy.cores}
 
@@ -857,7 +866,8 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
         for name in ("bare", "lightning", "keras"):
             if f"cnntrain_vs_{name}" in p:
                 add(f"peers: cnntrain / {name}", p[f"cnntrain_vs_{name}"],
-                    f"{p['cnntrain_img_s']:.0f} vs {p[f'{name}_img_s']:.0f} img/s",
+                    f"{p['cnntrain_img_s']:.0f} vs {p[f'{name}_img_s']:.0f} img/s; threads fixed "
+                    f"{p[f'{FIXED}_img_s']:.0f} ({p[f'{FIXED}_vs_{name}']}x)",
                     {"lightning": "peers_vs_lightning", "keras": "peers_vs_keras"}.get(name))
         for name in p["missing"]:
             add(f"peers: cnntrain / {name}", "not installed", "pip install -e '.[bench]'")

@@ -72,17 +72,40 @@ def test_threads_follow_the_free_cores(monkeypatch, others, ceiling, threads):
 def test_an_epoch_runs_on_the_free_cores_and_gives_the_count_back(monkeypatch, threads_back):
     torch.set_num_threads(2)
     share = share_seeing(1.0, 2, monkeypatch)
-    with share.epoch():
-        assert torch.get_num_threads() == 1
+    seen = [torch.get_num_threads() for _ in share.follow(range(3))]
+    assert seen == [1, 1, 1] and share.chosen == [1]  # one check: the batches took under 0.3 s
     assert torch.get_num_threads() == 2
+
+
+def test_the_count_is_back_when_the_epoch_fails(monkeypatch, threads_back):
+    torch.set_num_threads(2)
+    share = share_seeing(1.0, 2, monkeypatch)
+
+    def epoch():
+        for _ in share.follow(range(3)):
+            raise FloatingPointError("diverged")  # e.g. TrainingDiverged out of Engine.train_epoch
+
+    with pytest.raises(FloatingPointError):
+        epoch()
+    assert torch.get_num_threads() == 2
+
+
+def test_the_count_follows_the_machine_within_an_epoch(monkeypatch, threads_back):
+    torch.set_num_threads(2)
+    share = share_seeing(1.0, 2, monkeypatch)
+    seen = []
+    for i in share.follow(range(2)):
+        seen.append(torch.get_num_threads())
+        monkeypatch.setattr(device, "_usage_now", lambda: (1.0, 0.5, 0.5))  # the neighbour has left
+        monkeypatch.setattr(device.time, "perf_counter", lambda: 1e9)  # and the next check is due
+    assert seen == [1, 2]
 
 
 def test_no_sample_yet_means_no_change(threads_back):
     torch.set_num_threads(2)
     share = CoreShare()
     share.enabled, share.ceiling = True, 2
-    with share.epoch():
-        assert torch.get_num_threads() == 2
+    assert [torch.get_num_threads() for _ in share.follow(range(2))] == [2, 2]
 
 
 @pytest.mark.parametrize("case", ["deterministic", "omp_num_threads", "user_changed_threads"])
@@ -97,8 +120,7 @@ def test_a_fixed_thread_count_is_left_alone(monkeypatch, threads_back, case):
     if case == "user_changed_threads":
         torch.set_num_threads(3)  # after start: the user's choice stays
     before = torch.get_num_threads()
-    with share.epoch():
-        assert torch.get_num_threads() == before
+    assert [torch.get_num_threads() for _ in share.follow(range(2))] == [before, before]
 
 
 def test_a_neighbour_burning_a_core_is_seen(monkeypatch):

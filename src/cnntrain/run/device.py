@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import ctypes
 import os
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 
 import torch
 
@@ -175,9 +175,9 @@ class CoreShare:
 
     PyTorch's OpenMP threads spin-wait for each other at every parallel region: when another process
     holds one of two cores, a 2-thread step waits on the thread it displaced and runs 3-4x slower,
-    while a single thread loses only half. So at the start of each epoch this looks at the cores the
-    rest of the machine used in the last half second (/proc/stat's busy time minus this process's
-    own, sampled by a background thread that sleeps between samples) and uses the cores left, never
+    while a single thread loses only half. So between batches, every 0.3 s, this looks at the cores
+    the rest of the machine used in the last 0.3 s (/proc/stat's busy time minus this process's own,
+    sampled every 0.1 s by a background thread that sleeps in between) and uses the cores left, never
     more than the thread count it started with (torch's default or the user's torch.set_num_threads).
     After the epoch that count is back, so nothing else in the process sees a change. Off where the
     user fixed the count (OMP_NUM_THREADS), for deterministic runs (the thread count changes the
@@ -189,7 +189,7 @@ class CoreShare:
         self.ceiling = torch.get_num_threads()
         self.samples: collections.deque = collections.deque(maxlen=16)  # (wall, machine busy, our CPU) s
         self.sampler: threading.Thread | None = None
-        self.chosen = self.ceiling  # the last epoch's thread count, for the benchmark
+        self.chosen: list[int] = []  # the thread counts of the last epoch, check by check (for the benchmark)
 
     def start(self, device: torch.device, *, deterministic: bool) -> None:
         """Called by `configure` before each run."""
@@ -206,7 +206,7 @@ class CoreShare:
             time.sleep(_SAMPLE_EVERY_S)
 
     def others(self) -> float | None:
-        """Cores the other processes kept busy over the last ~half second, or None before there is one."""
+        """Cores the other processes kept busy over the last 0.3-0.4 s, or None before there is one."""
         now = _usage_now()
         base = next((m for m in reversed(list(self.samples)) if now[0] - m[0] >= _WINDOW_S), None)
         if base is None:
@@ -215,28 +215,32 @@ class CoreShare:
         return max(busy - ours, 0.0) / wall
 
     def threads(self) -> int:
-        """The thread count for the next epoch: one per core the others leave free, at least one."""
+        """The thread count for what comes next: one per core the others leave free, at least one."""
         others = self.others()
         if others is None:
             return self.ceiling
         free = (os.cpu_count() or 1) - others
         return max(1, min(self.ceiling, int(free + 0.5)))
 
-    @contextlib.contextmanager
-    def epoch(self):
-        """Around one training epoch (Engine.train_epoch)."""
+    def follow(self, batches: Iterable) -> Iterator:
+        """The epoch's batches (Engine.train_epoch), the thread count following the free cores between them."""
+        self.chosen = []
         if not self.enabled or torch.get_num_threads() != self.ceiling:
-            yield  # off, or someone changed the count since `start`: theirs stays
+            yield from batches  # off, or someone changed the count since `start`: theirs stays
             return
-        self.chosen = self.threads()
-        torch.set_num_threads(self.chosen)
+        check = 0.0
         try:
-            yield
+            for batch in batches:
+                if time.perf_counter() >= check:
+                    self.chosen.append(self.threads())
+                    torch.set_num_threads(self.chosen[-1])
+                    check = time.perf_counter() + _WINDOW_S
+                yield batch
         finally:
             torch.set_num_threads(self.ceiling)
 
 
-_SAMPLE_EVERY_S, _WINDOW_S = 0.1, 0.4
+_SAMPLE_EVERY_S, _WINDOW_S = 0.1, 0.3
 CORES = CoreShare()  # process-wide, as the thread count is
 
 

@@ -118,8 +118,8 @@ class Engine:
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
         seen, start = 0, time.perf_counter()
         report_every = max(len(groups) // 50, 1)
-        with self._join(), CORES.epoch():  # as many threads as the cores other processes leave free
-            for step, group in enumerate(groups, 1):
+        with self._join():
+            for step, group in enumerate(CORES.follow(groups), 1):  # threads: the cores others leave free
                 with step_failures(self.train_cfg):  # e.g. train.lr=1e300: a key to fix, not a traceback
                     loss, weight, hits = self._step(group, aug_gen)
                 loss_sum += loss
