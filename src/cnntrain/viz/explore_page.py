@@ -22,6 +22,7 @@ from PIL import Image
 
 from cnntrain.atomic import atomic_write_text
 from cnntrain.viz.page import script_json
+from cnntrain.viz.pictures import colormap_table
 
 _TEMPLATE = resources.files("cnntrain.viz") / "explore"
 _MARKERS = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}")
@@ -82,10 +83,7 @@ def png_b64(pixels: np.ndarray) -> str:
 
 def colormap(name: str = "viridis") -> list:
     """256 RGB entries of a perceptual colormap, so the page colours maps as matplotlib would."""
-    from matplotlib import colormaps  # deferred: matplotlib takes a moment to import
-
-    table = colormaps[name](np.linspace(0, 1, 256))[:, :3]
-    return np.rint(table * 255).astype(int).tolist()
+    return colormap_table(name).astype(int).tolist()
 
 
 def write_explore_html(path: Path, *, title: str, data: dict) -> Path:

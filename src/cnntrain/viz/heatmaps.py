@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cnntrain.viz.charts import _new_figure, _render
+from cnntrain.viz.pictures import even_indices
 from cnntrain.viz.png import save_png
 
 HEAT_CMAP = "inferno"
@@ -78,7 +79,7 @@ def _signal_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
 
 
 def _volume_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
-    depths = _even(heat.shape[0], MAX_SLICES)
+    depths = even_indices(heat.shape[0], MAX_SLICES)
     fig = _new_figure((len(depths) * PANEL_IN * 0.6 + 0.8, 3 * PANEL_IN * 0.6 + 0.6))
     axes = np.asarray(fig.subplots(3, len(depths), squeeze=False))
     for col, d in enumerate(depths):
@@ -165,11 +166,6 @@ def _alpha(heat: np.ndarray, scale: dict) -> np.ndarray:
 def _stretch(image: np.ndarray) -> np.ndarray:
     lo, hi = float(image.min()), float(image.max())
     return (image - lo) / (hi - lo) if hi > lo else image  # a flat tile keeps its own grey
-
-
-def _even(n: int, k: int) -> list[int]:
-    """At most k indices spread evenly over range(n), first and last included."""
-    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(min(n, k))})
 
 
 def _title(fig, text: str) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cnntrain.viz.pictures import colormap_table
 from cnntrain.viz.png import save_png
 
 MAX_TILES = 32
@@ -114,16 +114,9 @@ def heat_tile(sample: np.ndarray, heat: np.ndarray) -> np.ndarray:
         heat = np.repeat(np.repeat(heat, h // heat.shape[0], axis=0), w // heat.shape[1], axis=1)
     peak = float(heat.max())
     strength = heat / peak if peak > 0 else heat  # (h, w) in [0, 1]
-    color = _heat_lut()[np.clip((strength * 255).astype(int), 0, 255)].astype(np.float32)
+    color = colormap_table(HEAT_CMAP)[np.clip((strength * 255).astype(int), 0, 255)].astype(np.float32)
     alpha = (HEAT_ALPHA * strength)[..., None]
     return np.round(tile * (1 - alpha) + color * alpha).astype(np.uint8)
-
-
-@lru_cache(maxsize=1)
-def _heat_lut() -> np.ndarray:
-    from cnntrain.viz.charts import agg_matplotlib  # deferred: matplotlib only for its colour table
-
-    return np.round(agg_matplotlib().colormaps[HEAT_CMAP](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 
 
 def _signal_tile(signal: np.ndarray) -> np.ndarray:

@@ -75,13 +75,13 @@ def save_feature_grid(
 def _map_tiles(t: np.ndarray, cmap: str) -> np.ndarray:
     """One equal-size RGB tile per channel, [C, h, w, 3], from values already in [0, 1]."""
     if t.ndim == 2:  # 1D: each channel is a horizontal heat stripe
-        t = t[:, _even_indices(t.shape[1], _STRIPE_MAX_W)]
+        t = t[:, even_indices(t.shape[1], _STRIPE_MAX_W)]
         sx = max(1, math.ceil(_STRIPE_MIN_W / t.shape[1]))
         return _colorize(_upscale(t[:, None, :], _STRIPE_PX, sx), cmap)
     if t.ndim == 3:
         s = _zoom(*t.shape[1:], _MAP_PX)
         return _colorize(_upscale(t, s, s), cmap)
-    t = t[:, _even_indices(t.shape[1], _MAX_SLICES)]  # 3D: each channel is a row of slices
+    t = t[:, even_indices(t.shape[1], _MAX_SLICES)]  # 3D: each channel is a row of slices
     s = _zoom(*t.shape[2:], _MAP_PX)
     slices = _colorize(_upscale(t, s, s), cmap)
     return np.stack([_mosaic(channel, len(channel), _INNER_SEP, _INNER_GRAY) for channel in slices])
@@ -156,7 +156,7 @@ def save_image(array: np.ndarray, path: str | os.PathLike) -> Path:
     pixels = _to_uint8(a)
     if pixels.ndim == 3:
         return save_png(_input_picture(pixels), path)
-    slices = [_input_picture(pixels[:, d]) for d in _even_indices(pixels.shape[1], _MAX_SLICES)]
+    slices = [_input_picture(pixels[:, d]) for d in even_indices(pixels.shape[1], _MAX_SLICES)]
     return save_png(_mosaic(np.stack(slices), len(slices), _TILE_SEP), path)
 
 
@@ -209,8 +209,8 @@ def _normalize(x: np.ndarray, axes: tuple[int, ...] | None, signed: bool) -> np.
 
 
 @lru_cache(maxsize=None)
-def _lut(name: str) -> np.ndarray:
-    """A matplotlib colormap as a (256, 3) uint8 table."""
+def colormap_table(name: str) -> np.ndarray:
+    """A matplotlib colormap as a (256, 3) uint8 table: every picture and page colours alike."""
 
     rgba = agg_matplotlib().colormaps[name](np.linspace(0.0, 1.0, 256))
     return np.round(rgba[:, :3] * 255).astype(np.uint8)
@@ -219,7 +219,7 @@ def _lut(name: str) -> np.ndarray:
 def _colorize(t: np.ndarray, cmap: str) -> np.ndarray:
     """Values in [0, 1] -> RGB (shape + (3,)), indexing the table the way matplotlib does."""
     idx = np.clip((t * 256).astype(np.int64), 0, 255)
-    return _lut(cmap)[idx]
+    return colormap_table(cmap)[idx]
 
 
 def _upscale(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
@@ -232,7 +232,7 @@ def _zoom(h: int, w: int, target: int) -> int:
     return max(1, min(math.ceil(target / h), _MAX_TILE_PX // w))
 
 
-def _even_indices(n: int, k: int) -> np.ndarray:
+def even_indices(n: int, k: int) -> np.ndarray:
     """At most k indices spread evenly over range(n), first and last included."""
     if n <= k:
         return np.arange(n)
