@@ -35,3 +35,7 @@ class DeviceNormalizer:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.addcmul(-self.shift, x.float(), self.scale)  # (B, C, *spatial) float32
+
+    def invert(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalized floats back to pixel values 0-255 (float): for pictures of what the model saw."""
+        return (x.float() + self.shift) / self.scale

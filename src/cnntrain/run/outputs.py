@@ -46,12 +46,8 @@ def featuremap_frame(epoch: int) -> str:
 def display_pixels(x: torch.Tensor, normalizer: Normalizer) -> np.ndarray:
     """Undo the normalization of a batch (B, C, *spatial) for display: uint8 pixels as the data held them
     (augmented pixels too: a rotation's corners or a shift's border show as they were filled)."""
-    x = x.detach().float().cpu()
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    std = torch.tensor(normalizer.std, dtype=torch.float32)
-    std = torch.where(std < 1e-6, torch.ones_like(std), std)  # as Normalizer.to does for a constant channel
-    mean = torch.tensor(normalizer.mean, dtype=torch.float32)
-    pixels = (x * std.view(shape) + mean.view(shape)) * 255
+    x = x.detach().cpu()
+    pixels = normalizer.to(x.device, x.dim() - 2).invert(x)
     return pixels.round().clamp(0, 255).to(torch.uint8).numpy()
 
 
