@@ -15,7 +15,6 @@ import hashlib
 import os
 import socket
 import threading
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -27,6 +26,7 @@ from cnntrain.errors import CheckpointError, ConfigError
 from cnntrain.model.builder import BuiltModel, build_model
 from cnntrain.model.freeze import freeze_layers
 from cnntrain.model.match import match_tensors
+from cnntrain.model.torch_file import load_torch_file, refused_as_unsafe
 
 TORCHVISION = "torchvision:"
 RUN_CHECKPOINT = Path("checkpoints") / "last.pt"  # what a run directory stands for, as in --checkpoint RUN
@@ -140,13 +140,10 @@ def read_tensors(source: InitSource) -> dict:
     if source.path.suffix == ".safetensors":
         return _read_safetensors(source)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")  # just before a refusal
-            state = torch.load(source.path, map_location="cpu", weights_only=True)
+        state = load_torch_file(source.path, map_location="cpu")
     except Exception as error:  # bad bytes surface as many types
-        unsafe = "weights_only" in str(error) or "GLOBAL" in str(error)
         why = ("it holds Python objects that could run code; only plain tensors are read"
-               if unsafe else "not a PyTorch file, or truncated")
+               if refused_as_unsafe(source.path, error) else "not a PyTorch file, or truncated")
         raise CheckpointError(f"model.init {source.path}: cannot read it: {why}") from None
     return _state_dict_of(state, source.path)
 

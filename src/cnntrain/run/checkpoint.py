@@ -9,10 +9,6 @@ cnntrain writes can be loaded without ever unpickling arbitrary Python objects.
 from __future__ import annotations
 
 import os
-import pickle
-import pickletools
-import re
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,7 @@ import torch
 
 from cnntrain.atomic import atomic_writer
 from cnntrain.errors import CheckpointError
+from cnntrain.model.torch_file import load_torch_file, refused_as_unsafe
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
 REQUIRED_KEYS = ("model", "config")
@@ -34,14 +31,6 @@ _MAPPINGS = (dict, OrderedDict)  # state_dict() returns an OrderedDict
 _KEYS = (str, int)
 _TENSORS = (torch.Tensor, torch.nn.Parameter)
 _MAX_DEPTH = 64  # deeper than any real state; also stops reference cycles
-
-# How torch phrases "this pickle wants a global / call you did not allow".
-_UNSAFE_PICKLE = re.compile(r"GLOBAL|reduce|blocked|new object", re.IGNORECASE)
-# Pickle opcodes that import or call Python objects.
-_IMPORT_OPCODES = {
-    "GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX"
-}
-
 
 def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:
     """Map a run directory to ``<dir>/checkpoints/last.pt``; return a file path as is.
@@ -130,10 +119,7 @@ def load_checkpoint(
         ) from exc
     with f:
         try:
-            with warnings.catch_warnings():
-                # Foreign pickles trigger a protocol warning just before we refuse them.
-                warnings.filterwarnings("ignore", message="Detected pickle protocol")
-                state = torch.load(f, map_location=map_location, weights_only=True)
+            state = load_torch_file(f, map_location)
         except Exception as exc:  # bad bytes surface as many types, OSError too
             if isinstance(exc, RuntimeError) and "device" in str(exc).lower():
                 raise  # a bad map_location is the caller's problem, not the file's
@@ -144,10 +130,7 @@ def load_checkpoint(
 
 def _load_error(file: Path, exc: Exception) -> CheckpointError:
     """Turn a torch.load failure into the CheckpointError that explains it."""
-    unsafe = isinstance(exc, pickle.UnpicklingError) and (
-        _UNSAFE_PICKLE.search(str(exc)) or _imports_objects(file)
-    )
-    if unsafe:
+    if refused_as_unsafe(file, exc):
         return CheckpointError(
             f"{file}: refused: it contains Python objects that could run code; "
             "cnntrain only loads plain checkpoints it wrote (weights_only=True)."
@@ -156,19 +139,6 @@ def _load_error(file: Path, exc: Exception) -> CheckpointError:
         f"{file}: unreadable: not a torch checkpoint, or truncated/corrupt (perhaps an "
         "interrupted save or copy). Copy it again or use another checkpoint."
     )
-
-
-def _imports_objects(file: Path) -> bool:
-    """Whether a raw pickle imports Python objects: decodes opcodes, never runs them.
-
-    torch's safe unpickler stops at some opcodes (e.g. protocol 4 framing) before
-    it reaches the import, so its message alone would call a hostile file "corrupt".
-    """
-    try:
-        with open(file, "rb") as f:
-            return any(op.name in _IMPORT_OPCODES for op, _, _ in pickletools.genops(f))
-    except Exception:  # not a pickle at all (a zip, garbage): nothing to report
-        return False
 
 
 def _check_shape(file: Path, state: Any) -> None:
