@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from cnntrain.config.loader import Config
 from cnntrain.data.datasets import known_num_classes
 from cnntrain.model.builder import LayerInfo, build_model
@@ -50,7 +52,10 @@ def summarize(config: Config, num_classes: int | None = None, *, weights: bool =
     to the model (nothing is copied: the model has no memory), so a misfit shows before training."""
     source = init_source(config) if weights else None
     num_classes = num_classes or known_num_classes(config.data)
-    built = build_model(config, num_classes=num_classes, device="meta")
+    # Building draws initial weights from the global RNG even on the meta device: a summary taken
+    # mid-run (the report page, between epochs) must leave it as an exact resume expects.
+    with torch.random.fork_rng(devices=[]):
+        built = build_model(config, num_classes=num_classes, device="meta")
     report = initialize(built, config, source=source)
     params = list(built.model.parameters())
     return ModelSummary(

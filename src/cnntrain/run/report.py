@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from cnntrain.config import config_from_dict
 from cnntrain.errors import CnntrainError
@@ -97,8 +96,7 @@ def write_report(run: RunDir, *, test: dict | None = None, finished: bool | None
     last_epoch = records[-1]["epoch"] if records else 0
     if finished is None:
         finished = summary is not None and summary.get("epochs") == last_epoch
-    config_text = run.config.read_text(encoding="utf-8") if run.config.is_file() else None
-    config_dict = _config_dict(config_text)
+    config_text, config_dict = run.read_config()
     model, model_note = _model(config_dict, summary)
     notes = {**_notes(run, config_dict, test), **({"model": model_note} if model_note else {}), **(notes or {})}
     data = {
@@ -129,14 +127,6 @@ def _read_summary(run: RunDir) -> dict | None:
         return None  # a damaged summary only costs the page its headline numbers
 
 
-def _config_dict(text: str | None) -> dict | None:
-    try:
-        loaded = yaml.safe_load(text) if text is not None else None
-    except yaml.YAMLError:
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
-
 def _model(config: dict | None, summary: dict | None) -> tuple[dict | None, str | None]:
     """The layer table (summary --json), from the run's config on the meta device: no weights needed."""
     if config is None:
@@ -144,10 +134,7 @@ def _model(config: dict | None, summary: dict | None) -> tuple[dict | None, str 
     classes = (summary or {}).get("classes")
     try:
         resolved = config_from_dict(config, source="config.yaml")
-        # Building the model draws initial weights from the global RNG even on the meta device; training
-        # calls this between epochs, and an exact resume needs the RNG exactly as the checkpoint saved it.
-        with torch.random.fork_rng(devices=[]):
-            return summary_dict(summarize(resolved, num_classes=len(classes) if classes else None)), None
+        return summary_dict(summarize(resolved, num_classes=len(classes) if classes else None)), None
     except CnntrainError as error:
         return None, f"The model table could not be built: {error}"
 

@@ -49,6 +49,18 @@ class RunDir:
         text = "# Resolved by cnntrain: every default filled in. Rerun with: cnntrain train --config this-file\n"
         atomic_write_text(self.config, text + yaml.safe_dump(config, sort_keys=False))
 
+    def read_config(self) -> tuple[str | None, dict | None]:
+        """config.yaml's text and its data, each None when missing or damaged (a report page says so)."""
+        try:
+            text = self.config.read_text(encoding="utf-8") if self.config.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            return None, None
+        try:
+            data = yaml.safe_load(text) if text is not None else None
+        except yaml.YAMLError:
+            return text, None
+        return text, data if isinstance(data, dict) else None
+
     def append_metrics(self, record: dict) -> None:
         append_line(self.metrics, json.dumps(record))
 

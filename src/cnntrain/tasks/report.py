@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from cnntrain.data import load_data
 from cnntrain.errors import CheckpointError, CnntrainError, DataError
+from cnntrain.run.engine import Best
 from cnntrain.run.outputs import CURVES, FEATUREMAPS, MISTAKES, MISTAKES_GRADCAM, TRAIN_BATCH, write_curves
 from cnntrain.run.report import TestOutcome, test_section, write_report
 from cnntrain.run.rundir import RunDir, run_dir_of_checkpoint
@@ -36,8 +35,10 @@ class ReportResult:
 def report(run: str | Path) -> ReportResult:
     """Rebuild report.html (and curves.png, mistakes.png) of a run directory or of a checkpoint's run."""
     run_dir = _run_dir(Path(run))
-    title = str(_config(run_dir).get("name") or run_dir.path.name)
-    write_curves(run_dir, best_epoch=_best_epoch(run_dir), title=title)
+    config = run_dir.read_config()[1] or {}  # {} when missing or damaged: the page says so
+    title = str(config.get("name") or run_dir.path.name)
+    monitor = (config.get("train") or {}).get("monitor", "val_acc")
+    write_curves(run_dir, best_epoch=_best_epoch(run_dir, monitor), title=title)
     test, why = _test(run_dir)
     notes = {"test": why} if why else {}
     page = write_report(run_dir, test=test, notes=notes)
@@ -54,24 +55,13 @@ def _run_dir(path: Path) -> RunDir:
     return run
 
 
-def _best_epoch(run: RunDir) -> int | None:
+def _best_epoch(run: RunDir, monitor: str) -> int | None:
     """The best epoch by the run's monitored metric, replayed over metrics.jsonl as training judged it."""
-    from cnntrain.run.engine import Best
-
-    best = Best(_config(run).get("train", {}).get("monitor", "val_acc"))
+    best = Best(monitor)
     for record in run.read_metrics():
         if record.get(best.metric) is not None:
             best.update(record)
     return best.epoch or None
-
-
-def _config(run: RunDir) -> dict:
-    """config.yaml as plain data, or {} when it is missing or damaged (the page says so)."""
-    try:
-        loaded = yaml.safe_load(run.config.read_text(encoding="utf-8")) if run.config.is_file() else None
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _test(run: RunDir) -> tuple[dict | None, str | None]:
