@@ -78,18 +78,33 @@ def never_stopped(kill_config, tmp_path_factory, one_thread) -> Path:
 def start_training(config: Path, run: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
     env["OMP_NUM_THREADS"] = "1"  # as this process trains (see the one_thread fixture)
+    # A shell that starts a job in the background (as a CI harness may start this suite) ignores SIGINT in it,
+    # and an ignored signal stays ignored across exec: Python then installs no KeyboardInterrupt handler and
+    # the "Ctrl-C" below would be lost. The child hears Ctrl-C as a terminal's process would.
     return subprocess.Popen([sys.executable, "-m", "cnntrain", "train", "-c", str(config), "--out", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def stop_after_first_epoch(proc: subprocess.Popen, run: Path) -> list[int]:
+    """Freeze the process (SIGSTOP) as soon as epoch 1 is logged, and say which epochs it had logged then.
+    Frozen, it cannot run on while the test looks: the signal that follows lands where the test checked."""
+    wait_for_first_epoch(proc, run)
+    proc.send_signal(signal.SIGSTOP)
+    logged = epochs_logged(run)
+    assert logged[-1] < 3 and not (run / "summary.json").exists(), (
+        f"the run had logged epochs {logged} before it was frozen: kill_config is too short for this machine")
+    return logged
 
 
 def wait_for_first_epoch(proc: subprocess.Popen, run: Path) -> None:
     metrics = run / "metrics.jsonl"
-    for _ in range(6000):  # polls, not a timer on the work itself; a hung process fails the test
+    for _ in range(60000):  # polls, not a timer on the work itself; a hung process fails the test
         if metrics.exists() and metrics.read_text().count("\n") >= 1:
             return
         if proc.poll() is not None:
             pytest.fail(f"training ended (status {proc.returncode}) before epoch 1: {proc.communicate()[1]}")
-        time.sleep(0.02)
+        time.sleep(0.002)
     proc.kill()
     pytest.fail("no epoch finished")
 
@@ -98,15 +113,16 @@ def wait_for_first_epoch(proc: subprocess.Popen, run: Path) -> None:
 def test_a_stopped_process_resumes_to_the_same_weights(sig, kill_config, never_stopped, tmp_path, cli, same_weights):
     run = tmp_path / "run"
     proc = start_training(kill_config, run)
-    wait_for_first_epoch(proc, run)
+    frozen_at = stop_after_first_epoch(proc, run)
     proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)  # a pending Ctrl-C is delivered as the process thaws
     out, err = proc.communicate(timeout=120)
     if sig == signal.SIGINT:
         assert proc.returncode == 130, err
         assert f"cnntrain train --resume {run}" in err and "Traceback" not in err
     else:
         assert proc.returncode == -signal.SIGKILL
-    assert not (run / "summary.json").exists(), "the run finished before the signal: nothing was tested"
+    assert epochs_logged(run) == frozen_at  # stopped where it was frozen, not an epoch later
 
     code, _, err = cli("train", "--resume", run, "--quiet")
     assert code == 0, err
@@ -239,3 +255,47 @@ def test_validation_and_evaluate_use_the_weight_average(tiny_config, tmp_path):
 def test_ema_cannot_change_on_resume(done_run):
     with pytest.raises(ConfigError, match="train.ema cannot change on --resume"):
         train(resume=done_run, overrides=["train.ema=0.99", "train.epochs=2"])
+
+
+# --- Ctrl-C while the run finishes (testing the best checkpoint, summary.json, report.html) -----------
+
+
+def test_ctrl_c_while_testing_the_best_checkpoint_keeps_every_epoch_and_resume_finishes(
+        tiny_config, tmp_path, monkeypatch, same_weights):
+    straight = train(tiny_config, out=tmp_path / "straight")
+    run = tmp_path / "stopped"
+    with monkeypatch.context() as patch:
+        patch.setattr("cnntrain.run.finish.best_on_test", _ctrl_c)
+        with pytest.raises(Interrupted) as stopped:
+            train(tiny_config, out=run)
+    assert stopped.value.exit_code == 130
+    assert f"Test the best checkpoint and write summary.json and report.html with: cnntrain train --resume {run}" \
+        in str(stopped.value)
+    assert epochs_logged(run) == [1, 2] and not (run / "summary.json").exists()
+    assert same_weights(last_weights(run), last_weights(straight.run_dir))
+
+    finished = train(resume=run)  # no epoch left: only the end runs
+    assert epochs_logged(run) == [1, 2]
+    assert finished.summary["test"] == straight.summary["test"]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 2
+
+
+def test_ctrl_c_while_writing_the_final_report_leaves_a_finished_run(tiny_config, tmp_path, monkeypatch, cli):
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr("cnntrain.run.finish.write_final_report", _ctrl_c)
+        with pytest.raises(Interrupted) as stopped:
+            train(tiny_config, out=run)
+    assert stopped.value.exit_code == 130
+    assert f"the run is finished ({run / 'summary.json'} holds its results). Rebuild its page with: " \
+           f"cnntrain report {run}" in str(stopped.value)
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 2
+    assert "mistakes.png" not in (run / "report.html").read_text()  # the page of epoch 2, as it was
+
+    code, _, err = cli("report", run)
+    assert code == 0, err
+    assert "mistakes.png" in (run / "report.html").read_text()  # the final page, with the test section
+
+
+def _ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt

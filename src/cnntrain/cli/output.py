@@ -9,14 +9,43 @@ import json
 import os
 import sys
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 
 from cnntrain.run.progress import Progress
 from cnntrain.text import SPACED, compact_text, shape_text
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+class _Console(Console):
+    """Wraps lines for a person at a terminal, never for a program: when its stream is a pipe, a file or a
+    test's buffer, lines stay whole (a path, a number or a JSON line is never cut in two) and tables take
+    their natural width, whatever COLUMNS or the terminal that started the pipe says."""
+
+    PIPED_WIDTH = 10_000  # wide enough for any table; Rich needs some width to lay one out
+
+    def _piped(self) -> bool:
+        try:
+            return not self.file.isatty()
+        except (AttributeError, ValueError, OSError):  # closed or unusual streams: treat as a program's
+            return True
+
+    @property
+    def soft_wrap(self) -> bool:
+        return self._piped() or self._soft_wrap
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:
+        self._soft_wrap = value
+
+    @property
+    def size(self):
+        if self._piped():
+            return ConsoleDimensions(self.PIPED_WIDTH, super().size.height)
+        return super().size
+
+
+out = _Console(highlight=False)
+err = _Console(stderr=True, highlight=False)
 
 
 def human(n: float, unit: str = "") -> str:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,7 @@ class Session:
                                   title=self.config.name)
         log = self._tensorboard(first_epoch)
         self.saved_epoch = first_epoch - 1 if self.checkpoint is not None else None
+        self.finishing = False
         try:
             if self.checkpoint is None and self.world.is_main:
                 save_checkpoint(self._checkpoint(engine, 0, 0.0), run.last)  # a kill in epoch 1 resumes too
@@ -120,6 +122,7 @@ class Session:
             if first_epoch == 1 and self.world.is_main:
                 self.outputs.watch_first_batch(engine)
             stopped_early = self._epochs(engine, first_epoch, log, started - elapsed)
+            self.finishing = True  # every epoch is saved: a Ctrl-C from here on cuts only the end short
             summary = self._finish(engine, log, time.perf_counter() - started + elapsed)
         except (KeyboardInterrupt, TrainingDiverged) as error:
             if log is not None:
@@ -136,7 +139,21 @@ class Session:
         saved = f"{self.run_dir.last} holds epoch {self.saved_epoch}"
         if isinstance(error, TrainingDiverged):
             return TrainingDiverged(f"{error}; {saved}, the last good one. {advice(self.train_cfg)}")
+        if self.finishing and self._summary_epochs() == self.saved_epoch:  # stopped while writing report.html
+            return Interrupted(f"interrupted while writing the final report; the run is finished "
+                               f"({self.run_dir.summary} holds its results). Rebuild its page with: "
+                               f"cnntrain report {path}")
+        if self.finishing:  # stopped while testing the best checkpoint: the end runs again on resume
+            return Interrupted(f"interrupted while finishing the run; {saved}, the last. Test the best checkpoint and "
+                               f"write summary.json and report.html with: cnntrain train --resume {path}")
         return Interrupted(f"interrupted; {saved}. Resume with: cnntrain train --resume {path}")
+
+    def _summary_epochs(self) -> int | None:
+        """The epoch count in summary.json: this run's finish wrote it, or an earlier finish of a run since extended."""
+        try:
+            return json.loads(self.run_dir.summary.read_text(encoding="utf-8"))["epochs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     # --- set-up ---
 
