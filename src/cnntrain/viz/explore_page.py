@@ -1,6 +1,6 @@
 """The `cnntrain explore` page: one self-contained HTML file, data + one readable template.
 
-The template (explore/page.html, explore.css, explore.js: vanilla JavaScript, no build step) is
+The template (templates/explore.html, templates/explore/: explore.css, explore.js: vanilla JavaScript, no build step) is
 inlined with the data as JSON in a <script type="application/json">, so the page opens from disk
 with no server and no network. Feature maps travel as 8-bit PNG sprites (one tile per channel and
 depth slice, each tile scaled over its channel's own range); numbers the page computes with (inputs,
@@ -24,7 +24,7 @@ from cnntrain.atomic import atomic_write_text
 from cnntrain.viz.page import script_json
 from cnntrain.viz.pictures import colormap_table
 
-_TEMPLATE = resources.files("cnntrain.viz") / "explore"
+_TEMPLATE = resources.files("cnntrain.viz") / "templates" / "explore"
 _MARKERS = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}")
 # inlined as one <script>, in this order; the last one boots the page
 _SCRIPTS = ("explore.js", "explore_strip.js", "explore_detail.js", "explore_playground.js", "explore_lessons.js")
@@ -92,7 +92,8 @@ def write_explore_html(path: Path, *, title: str, data: dict) -> Path:
              "/*SCRIPT*/": "\n".join((_TEMPLATE / name).read_text(encoding="utf-8") for name in _SCRIPTS),
              "{{TITLE}}": html.escape(title), "{{DATA}}": script_json(data)}
     # One pass, so a marker inside the inserted text is never replaced again.
-    page = _MARKERS.sub(lambda match: parts[match.group(0)], (_TEMPLATE / "page.html").read_text(encoding="utf-8"))
+    template = (_TEMPLATE.parent / "explore.html").read_text(encoding="utf-8")
+    page = _MARKERS.sub(lambda match: parts[match.group(0)], template)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, page)
