@@ -1,11 +1,11 @@
-"""Tests for cnntrain.viz.explain_page: the explain page opens from disk, loads its pictures, fetches
+"""Tests for the explain page (templates/explain.html): it opens from disk, loads its pictures, fetches
 nothing and shows the user's file and class names as text."""
 
 from __future__ import annotations
 
 import pytest
 
-from cnntrain.viz.explain_page import write_explain_html
+from cnntrain.viz.page import write_page
 
 HOSTILE = 'x <b>bold "q" & #1?'  # no slash: it is a file name
 
@@ -14,13 +14,15 @@ def test_user_text_is_escaped_and_links_encoded(tmp_path):
     item = {"path": f"in/{HOSTILE}.png", "predicted": "<script>alert(1)</script>", "probability": 0.5,
             "target": "a&b", "method": "gradcam", "layer": "<conv>", "picture": f"{HOSTILE}_gradcam.png",
             "npy": f"{HOSTILE}_gradcam.npy"}
-    html = write_explain_html(tmp_path, title="<i>t</i>", checkpoint="<ckpt>", items=[item]).read_text("utf-8")
+    html = write_page(tmp_path / "index.html", "explain.html", title="<i>t</i>", checkpoint="<ckpt>",
+                      items=[item]).read_text("utf-8")
     assert "<script>" not in html and "<b>bold" not in html and "<i>t" not in html and "<ckpt>" not in html
     assert "&lt;script&gt;" in html and "a&amp;b" in html and "at &lt;conv&gt;" in html
     assert 'src="x%20%3Cb%3Ebold%20%22q%22%20%26%20%231%3F_gradcam.png"' in html
     for bad in ("/etc/passwd", "../up.png", "http://example.com/x.png"):
         with pytest.raises(ValueError, match="relative to the page"):
-            write_explain_html(tmp_path, title="t", checkpoint="c", items=[{**item, "picture": bad}])
+            write_page(tmp_path / "index.html", "explain.html", title="t", checkpoint="c",
+                       items=[{**item, "picture": bad}])
 
 
 def test_the_page_in_a_browser(trained_run, tmp_path, page):

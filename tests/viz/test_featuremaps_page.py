@@ -1,4 +1,4 @@
-"""Tests for cnntrain.viz.featuremaps_page: a page that opens from disk, with safe text and links."""
+"""Tests for the featuremaps page (templates/featuremaps.html): it opens from disk, with safe text and links."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnntrain.viz.featuremaps_page import write_featuremaps_html
+from cnntrain.viz.page import write_page
 
 STATS = {"min": -1.25, "max": 3.5, "mean": 0.123456, "std": 0.5, "sparsity": 0.4321}
 
@@ -55,9 +55,9 @@ def _write_page(out_dir: Path) -> tuple[Path, str]:
             "npy": "layer 1.npy",
         },
     ]
-    path = write_featuremaps_html(
-        out_dir, title='Feature maps of "net" <v2>', input_image=_png(out_dir / "input.png"),
-        layers=layers,
+    path = write_page(
+        out_dir / "index.html", "featuremaps.html", title='Feature maps of "net" <v2>',
+        input_image=_png(out_dir / "input.png"), layers=layers,
     )
     return path, path.read_text(encoding="utf-8")
 
@@ -114,5 +114,5 @@ def test_shape_and_stats_are_shown(tmp_path):
 @pytest.mark.parametrize("bad", ["/etc/passwd", "http://example.com/x.png", "../x.png"])
 def test_non_relative_file_names_are_refused(tmp_path, bad):
     with pytest.raises(ValueError):
-        write_featuremaps_html(tmp_path, title="t", input_image=bad, layers=[])
+        write_page(tmp_path / "index.html", "featuremaps.html", title="t", input_image=bad, layers=[])
     assert not (tmp_path / "index.html").exists()

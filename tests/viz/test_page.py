@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnntrain.viz.page import highlight_yaml, script_json
+from cnntrain.viz.page import highlight_yaml, render_page, script_json
 
 HOSTILE = '</script><img src=x onerror="document.title=\'owned\'">&amp;'
 
@@ -34,6 +34,41 @@ def test_highlighting_marks_keys_numbers_constants_and_comments():
     assert '<span class="yk">lr</span>' in out and '<span class="yn">0.001</span>' in out
     assert '<span class="yc">  # rate</span>' in out and '<span class="yb">false</span>' in out
     assert '<span class="ys">&#x27;x&#x27;</span>' in out and '<span class="ys">relu</span>' in out
+
+
+def _page_templates() -> list[str]:
+    from importlib import resources
+
+    folder = resources.files("cnntrain.viz") / "templates"
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".html") and p.name != "base.html")
+
+
+def test_every_page_is_a_template_on_the_one_base():
+    """One folder, one layout: every page extends base.html, which inlines the one stylesheet and script."""
+    from importlib import resources
+
+    folder = resources.files("cnntrain.viz") / "templates"
+    assert {"report.html", "compare.html", "explore.html", "featuremaps.html", "explain.html"} <= set(_page_templates())
+    for name in _page_templates():
+        assert folder.joinpath(name).read_text("utf-8").startswith('{% extends "base.html" %}'), name
+
+
+def test_scripted_pages_share_one_set_of_helpers_and_cannot_be_broken_out_of():
+    """The data of a scripted page (report, compare, explore) is JSON that no string can end; the helpers
+    are defined once, from page.js, never again by a page (they drifted when each page had its own)."""
+    for name in ("report.html", "compare.html", "explore.html"):
+        page = render_page(name, title=HOSTILE, data={"classes": [HOSTILE]})
+        assert "</script><img" not in page and "<img src=x" not in page, name
+        assert page.count("</script>") == 2, name  # the data's and the script's own
+        head, data = re.search(r'<script type="application/json" id="(\w+)-data">(.*?)</script>', page, re.S).groups()
+        assert head == name.removesuffix(".html") and json.loads(data) == {"classes": [HOSTILE]}
+        for helper in ("function el(", "const pct ", "const grouped ", "const fixed "):
+            assert page.count(helper) == 1, (name, helper)
+
+
+def test_pages_without_data_have_no_script_and_escape_their_text():
+    page = render_page("explain.html", title=HOSTILE, checkpoint=HOSTILE, items=[])
+    assert "<script" not in page and "<img" not in page and "&lt;/script&gt;&lt;img src=x" in page
 
 
 def test_script_json_cannot_end_the_script_and_reads_back():

@@ -6,6 +6,12 @@ pictures of run/outputs.py) and leaves out, with a note, what it lacks: training
 every epoch, and `cnntrain report RUN` (tasks/report.py) rebuilds it for any run, older ones included.
 The test section comes from predictions handed in (`TestOutcome`), not from a file: training passes its
 final test pass, `cnntrain report` runs the best checkpoint again.
+
+The page's data (templates/report.html builds the page from it): name, run_dir, status {finished, epoch,
+epochs, refresh_seconds}, summary {test_acc, test_loss, best, params, seconds, device}, config_html
+(highlight_yaml's escaped HTML), model (summary --json), images {curves, train_batch, mistakes: links
+relative to the page or null}, test {split, epoch, classes, matrix, metrics, samples, total_mistakes,
+mistakes} or null, filmstrip [{epoch, image}] and notes {section: why it is empty}.
 """
 
 from __future__ import annotations
@@ -35,8 +41,7 @@ from cnntrain.run.outputs import (
     save_mistakes_picture,
 )
 from cnntrain.run.rundir import RunDir
-from cnntrain.viz.page import highlight_yaml
-from cnntrain.viz.report_page import write_report_page
+from cnntrain.viz.page import highlight_yaml, write_page
 
 REFRESH_SECONDS = 15  # a page open during training reloads itself to show each new epoch
 MISTAKES_LISTED = 32
@@ -117,7 +122,7 @@ def write_report(run: RunDir, *, test: dict | None = None, finished: bool | None
     }
     if test is None:  # a picture without its test section could be stale
         data["images"]["mistakes"] = data["images"]["mistakes_gradcam"] = None
-    return write_report_page(run.path / REPORT, data)
+    return write_page(run.path / REPORT, "report.html", data=data)
 
 
 def _read_summary(run: RunDir) -> dict | None:

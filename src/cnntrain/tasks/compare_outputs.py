@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from cnntrain.data import shift_images
-from cnntrain.viz.compare_page import write_compare_page as write_page
 from cnntrain.viz.mosaic import sample_tile
+from cnntrain.viz.page import write_page
 from cnntrain.viz.png import save_png
 
 PLACED = ("shapes", "volumes")  # the datasets data.placement applies to
@@ -68,10 +68,16 @@ def shift_example(out_dir: Path, trained: list, names: list[str], x: torch.Tenso
 
 
 def write_compare_page(out_dir: Path, document: dict) -> Path:
-    """compare.html beside compare.json: its data, the plot, and links to each model's report.html."""
+    """compare.html beside compare.json: its data, the plot, and links to each model's report.html.
+
+    The page's data: models (compare.json's rows), shifts, protocol (a sentence), example {index, true,
+    chosen, frames [{shift, image, predictions {model: {class, prob, right}}}]} or null, plot (compare.png)
+    and reports {model: link to its report.html}; every link is relative to the page.
+    """
     reports = {}
     for model in document["models"]:
         page = Path(model["run_dir"]) / "report.html"
         if page.is_file():
             reports[model["name"]] = Path(os.path.relpath(page, out_dir)).as_posix()
-    return write_page(out_dir / "compare.html", {**document, "plot": "compare.png", "reports": reports})
+    return write_page(out_dir / "compare.html", "compare.html",
+                      data={**document, "plot": "compare.png", "reports": reports})

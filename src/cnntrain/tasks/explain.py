@@ -34,8 +34,8 @@ from cnntrain.model.builder import build_model
 from cnntrain.model.capture import select_layers
 from cnntrain.run.rundir import run_dir_of_checkpoint
 from cnntrain.run.trained import Trained, load_trained
-from cnntrain.viz.explain_page import write_explain_html
 from cnntrain.viz.heatmaps import save_explanation
+from cnntrain.viz.page import write_page
 
 TARGET_RULES = ("predicted", "true")
 MANIFEST = "explain.json"  # what index.html shows, so that later runs into the same folder add to it
@@ -202,8 +202,8 @@ def _write(trained: Trained, attributions: list, out_dir: Path, method: str, lay
                                         classes[att.target], method, layer, str(npy), str(png)))
     items = merge_manifest(out_dir, [{**e.as_dict(), "picture": Path(e.picture).name, "npy": Path(e.heatmap).name}
                                      for e in explanations])
-    html = write_explain_html(out_dir, title=f"Where {trained.config.name} looked", checkpoint=str(trained.path),
-                              items=items)
+    html = write_page(out_dir / "index.html", "explain.html", title=f"Where {trained.config.name} looked",
+                      checkpoint=str(trained.path), items=items)
     return ExplainResult(out_dir, html, explanations)
 
 

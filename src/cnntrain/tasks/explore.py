@@ -5,7 +5,7 @@
     result = explore("cat.png", checkpoint="runs/cnn/1", layers=["conv1", "pool"])
     result.html, result.size                                       # explore.html and its bytes
 
-The page (viz/explore_page.py) shows every top-level layer as a strip of channel thumbnails; the
+The page (templates/explore.html) shows every top-level layer as a strip of channel thumbnails; the
 layers shown "up close" also carry their full-resolution maps and, for conv and pool layers, the
 float32 inputs, weights and outputs the browser redoes the layer's arithmetic with. Those numbers are
 what makes a page big, so by default layers are taken up close in model order until UP_CLOSE_BYTES
@@ -25,6 +25,7 @@ from cnntrain.model.capture import capture, select_layers
 from cnntrain.tasks import explore_layers as described
 from cnntrain.tasks.featuremaps import load_subject
 from cnntrain.viz import explore_page as page
+from cnntrain.viz.page import write_page
 
 UP_CLOSE_BYTES = 12_000_000  # raw bytes of maps and float32 numbers taken up close by default
 THUMB_SIZE = 40  # pixels a side, at most, of a channel in the strip
@@ -77,7 +78,8 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
                  **described.dense_comparison(c.input.shape, c.output.shape, c.module.weight.numel())} for c in convs],
     }
     out_dir = Path(out) if out is not None else _default_out(subject, Path(name))
-    html = page.write_explore_html(out_dir / "explore.html", title=f"Explore {subject.config.name}: {name}", data=data)
+    title = f"Explore {subject.config.name}: {name}"
+    html = write_page(out_dir / "explore.html", "explore.html", title=title, data=data)
     shown = [(info.name, o) for info, o in zip(subject.layers, outputs)] + [(c.name, c.output) for c in inner]
     top = data["prediction"]["top"][0] if data["prediction"] else None
     return ExploreResult(html, html.stat().st_size, name, subject.normalization,

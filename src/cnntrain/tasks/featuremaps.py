@@ -32,7 +32,7 @@ from cnntrain.model.init import given_normalization, init_source, initialize
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.rundir import run_dir_of_checkpoint
 from cnntrain.run.trained import load_trained
-from cnntrain.viz.featuremaps_page import write_featuremaps_html
+from cnntrain.viz.page import write_page
 from cnntrain.viz.pictures import feature_grid_image, filters_image, save_feature_grid, save_filters, save_image
 
 SCALES = ("channel", "layer")
@@ -236,8 +236,8 @@ def _write(subject, pixels, chosen, maps, out_dir: Path, scale: str, image_name:
             entry.filters = f"{stem}_filters.png"
         entries.append(entry)
     title = f"Feature maps of {subject.config.name}: {image_name}"
-    html = write_featuremaps_html(out_dir, title=title, input_image="input.png",
-                                  layers=[vars(e) for e in entries])
+    html = write_page(out_dir / "index.html", "featuremaps.html", title=title, input_image="input.png",
+                      layers=[vars(e) for e in entries])
     return FeatureMapsResult(out_dir, html, image_name, subject.normalization, entries)
 
 

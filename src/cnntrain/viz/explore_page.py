@@ -1,33 +1,23 @@
-"""The `cnntrain explore` page: one self-contained HTML file, data + one readable template.
+"""The explore page's data: feature maps as PNG sprites, numbers as float32 base64 (the page itself is
+templates/explore.html with its scripts in templates/explore/, written by viz.page.write_page).
 
-The template (templates/explore.html, templates/explore/: explore.css, explore.js: vanilla JavaScript, no build step) is
-inlined with the data as JSON in a <script type="application/json">, so the page opens from disk
-with no server and no network. Feature maps travel as 8-bit PNG sprites (one tile per channel and
-depth slice, each tile scaled over its channel's own range); numbers the page computes with (inputs,
-weights, the model's own outputs) travel as float32, base64, only for the layers shown up close.
+The page opens from disk with no server and no network, so everything travels inside it. Feature maps
+travel as 8-bit PNG sprites (one tile per channel and depth slice, each tile scaled over its channel's own
+range); numbers the page computes with (inputs, weights, the model's own outputs) travel as float32,
+base64, only for the layers shown up close.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
-import re
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from cnntrain.atomic import atomic_write_text
-from cnntrain.viz.page import script_json
 from cnntrain.viz.pictures import colormap_table
 
-_TEMPLATE = resources.files("cnntrain.viz") / "templates" / "explore"
-_MARKERS = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}")
-# inlined as one <script>, in this order; the last one boots the page
-_SCRIPTS = ("explore.js", "explore_strip.js", "explore_detail.js", "explore_playground.js", "explore_lessons.js")
 _MAX_SPRITE_WIDTH = 8192  # pixels; browsers decode wider images, but slower
 
 
@@ -85,16 +75,3 @@ def colormap(name: str = "viridis") -> list:
     """256 RGB entries of a perceptual colormap, so the page colours maps as matplotlib would."""
     return colormap_table(name).astype(int).tolist()
 
-
-def write_explore_html(path: Path, *, title: str, data: dict) -> Path:
-    """Write the page to `path` (atomically) and return it."""
-    parts = {"/*STYLE*/": (_TEMPLATE / "explore.css").read_text(encoding="utf-8"),
-             "/*SCRIPT*/": "\n".join((_TEMPLATE / name).read_text(encoding="utf-8") for name in _SCRIPTS),
-             "{{TITLE}}": html.escape(title), "{{DATA}}": script_json(data)}
-    # One pass, so a marker inside the inserted text is never replaced again.
-    template = (_TEMPLATE.parent / "explore.html").read_text(encoding="utf-8")
-    page = _MARKERS.sub(lambda match: parts[match.group(0)], template)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, page)
-    return path

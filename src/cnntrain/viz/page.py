@@ -1,10 +1,15 @@
-"""What the HTML pages (report.html, compare.html) share: one template per page with its data embedded
-as JSON, the shared stylesheet, and a small YAML highlighter.
+"""Every HTML page cnntrain writes (report, compare, explore, featuremaps, explain) comes from here:
+one renderer, `write_page`, and one folder of Jinja2 templates, viz/templates/.
 
-A page is data + template: `render_page` puts the stylesheet and the JSON into the template, and the
-template's script builds the page from the JSON with textContent, so text from user files (class names,
-paths, config values) is never parsed as HTML. The one piece inserted as HTML, the highlighted config,
-is escaped here. Nothing is fetched: no CDN, no fonts, no network.
+Each page is a template that extends `base.html`, which inlines the one shared stylesheet (`page.css`)
+and, for pages built by a script, the page's data as JSON and the one shared script (`page.js`: `el`,
+`pct`, `grouped`, `fixed`) before the page's own. Pages are single files that open from disk: nothing is
+fetched (no CDN, no fonts, no network). Text from user files (class names, paths, layer names) is
+escaped by Jinja2's autoescape or, in scripts, set with textContent; the JSON is escaped so that no
+string in it can end its <script>. The one piece of HTML in the data, the highlighted config, is
+escaped here.
+
+To add a page: a template in viz/templates/ (`{% extends "base.html" %}`) and one `write_page` call.
 """
 
 from __future__ import annotations
@@ -13,19 +18,17 @@ import html
 import json
 import math
 import re
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+import jinja2
+from markupsafe import Markup
+
 from cnntrain.atomic import atomic_write_text
+from cnntrain.text import SPACED, shape_text
 
 # JSON inside <script> ends at the first "</script>": < > & become \u escapes, which JSON.parse reads back.
 _SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def template_text(name: str) -> str:
-    """A file of viz/templates (package data: present in a wheel install too)."""
-    return resources.files("cnntrain.viz").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def script_json(data) -> str:
@@ -34,13 +37,8 @@ def script_json(data) -> str:
     return re.sub("[<>&\u2028\u2029]", lambda m: _SCRIPT_ESCAPES[m.group()], text)
 
 
-def escape(text: object) -> str:
-    """Text from a user's files (class names, paths, layer names) as HTML that shows it as written."""
-    return html.escape(str(text), quote=True)
-
-
 def relative_url(file_name: str) -> str:
-    """A file name relative to the page as a percent-encoded, attribute-safe URL.
+    """A file name relative to the page as a percent-encoded URL (no HTML special characters left).
 
     Absolute paths, URLs and `..` would break the page once its folder moves, so they are
     refused rather than written.
@@ -48,18 +46,37 @@ def relative_url(file_name: str) -> str:
     path = PurePosixPath(str(file_name).replace("\\", "/"))
     if path.is_absolute() or ":" in str(file_name) or ".." in path.parts:
         raise ValueError(f"expected a file name relative to the page, got {file_name!r}")
-    return escape(quote(path.as_posix()))
+    return quote(path.as_posix())
 
 
-def render_page(template: str, data: dict) -> str:
-    page = template_text(template)
-    return page.replace("/*PAGE_CSS*/", template_text("page.css")).replace("__PAGE_DATA__", script_json(data))
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        # package data, so a wheel install finds the templates too
+        loader=jinja2.PackageLoader("cnntrain.viz", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    env.filters.update(script_json=lambda data: Markup(script_json(data)), url=relative_url,
+                       shape=lambda shape: shape_text(shape, SPACED))
+    # Our own CSS and JavaScript, inlined as written: read as text, not parsed as templates.
+    env.globals["asset"] = lambda name: Markup(env.loader.get_source(env, name)[0])
+    return env
 
 
-def write_page(path: Path, template: str, data: dict) -> Path:
+_ENV = _environment()
+
+
+def render_page(template: str, **context) -> str:
+    """The page `template` (a file of viz/templates) filled with `context`; `data=` is embedded as JSON
+    for the page's script."""
+    return _ENV.get_template(template).render(page=template.removesuffix(".html"), **context)
+
+
+def write_page(path: Path, template: str, **context) -> Path:
+    """Render the page and write it to `path`, atomically; nothing is written if rendering fails."""
+    page = render_page(template, **context)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, render_page(template, data))
+    atomic_write_text(path, page)
     return path
 
 

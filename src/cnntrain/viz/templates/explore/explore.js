@@ -16,18 +16,7 @@ const S = { layer: null, channel: 0, depthFrac: 0.5, pick: null, boxes: {}, winn
 
 // --- small helpers ------------------------------------------------------------------------------
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-const grouped = (n) => Number(n).toLocaleString("en-US");
+// el, pct, grouped and fixed come from page.js, the script every page shares
 const shapeText = (shape) => shape.map((v) => (v === null ? "?" : v)).join(" \u00d7 ");
 function num(v) {
   if (!Number.isFinite(v)) return String(v);
