@@ -1,14 +1,7 @@
-"""The command line: the Typer app (`app.py`), its Rich terminal output (`output.py`), and one module
-per later command, each registering itself on `app` when imported below."""
+"""The command line: the Typer app and its list of commands (`app.py`), one module per command (its
+options and its terminal output), the options they share (`options.py`) and what their output shares
+(`output.py`)."""
 
 from cnntrain.cli.app import app, main
 
 __all__ = ["app", "main"]
-
-from cnntrain.cli import (
-    explain,  # noqa: F401,E402
-    explore,  # noqa: F401,E402
-    export,  # noqa: F401,E402
-    lr_find,  # noqa: F401,E402
-    report,  # noqa: F401,E402
-)

@@ -1,14 +1,12 @@
 """`cnntrain explain`: where the network looked (Grad-CAM and friends), and what each filter looks for."""
 
-from __future__ import annotations
-
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.app import INSPECT, CheckpointOption, SetOption, app
+from cnntrain.cli.options import CheckpointOption, SetOption
 from cnntrain.errors import CnntrainError
 
 
@@ -20,13 +18,13 @@ class Method(str, Enum):  # the names of model/attribution.py METHODS, which tes
     occlusion = "occlusion"
 
 
-@app.command(rich_help_panel=INSPECT)
 def explain(
     checkpoint: CheckpointOption,
     inputs: Annotated[Optional[list[Path]], typer.Argument(
         help="Image files or folders (walked); .npy arrays [C, *spatial] for 1D and 3D models.",
-        show_default=False)] = None,
-    method: Annotated[Method, typer.Option("--method", "-m", help="How the map is made.")] = Method.gradcam,
+        metavar="INPUT", show_default=False)] = None,
+    method: Annotated[Method, typer.Option("--method", "-m", metavar="METHOD", help="How the map is made: gradcam, "
+                                          "gradcam++, saliency, integrated-gradients or occlusion.")] = Method.gradcam,
     layer: Annotated[Optional[str], typer.Option("--layer", "-l", help="Grad-CAM's layer, by name or index "
                                                  "(default: the last layer with spatial output).",
                                                  show_default=False)] = None,
@@ -37,9 +35,9 @@ def explain(
     filters: Annotated[Optional[str], typer.Option("--filters", help="Instead of maps: what each channel of this "
                                                    "layer (name or index) looks for, by activation "
                                                    "maximisation.", show_default=False)] = None,
-    channels: Annotated[Optional[list[str]], typer.Option("--channels", help="With --filters: channels, repeatable "
-                                                          "or comma-separated (default: the first 64).",
-                                                          show_default=False)] = None,
+    channels: Annotated[Optional[list[str]], typer.Option("--channels", metavar="CHANNEL", show_default=False,
+                                                          help="With --filters: channels, repeatable or "
+                                                          "comma-separated (default: the first 64).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="With --filters: gradient-ascent steps "
                                                  "(default: 128).", show_default=False)] = None,
     tensorboard: Annotated[Optional[Path], typer.Option("--tensorboard", help="With --filters: also log the grid "
@@ -49,8 +47,10 @@ def explain(
                                         "one object).")] = False,
     set_: SetOption = None,
 ) -> None:
-    """Where the network looked to classify each input (a heat map per image and an index.html), or with
-    --filters what each channel of a layer responds to most."""
+    """Where the network looked to classify each input: a heat map per image, and an index.html.
+
+    With --filters instead: what each channel of a layer responds to most, by activation maximisation.
+    """
     from cnntrain.cli import output as render
 
     if filters is not None:
@@ -74,10 +74,9 @@ def explain(
 
 
 def _explain_done(result) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
-    from cnntrain.cli.output import out
+    from cnntrain.cli.output import escape, out
 
     first = result.explanations[0]
     where = f" at {escape(first.layer)}" if first.layer else ""
@@ -93,9 +92,7 @@ def _explain_done(result) -> None:
 
 
 def _filters_done(result) -> None:
-    from rich.markup import escape
-
-    from cnntrain.cli.output import out
+    from cnntrain.cli.output import escape, out
 
     out.print(f"what each of {len(result.channels)} channels of [bold]{escape(result.layer)}[/] looks for: "
               f"[bold]{escape(str(result.picture))}[/] (inputs as .npy: {escape(str(result.array))})", soft_wrap=True)

@@ -1,38 +1,34 @@
 """`cnntrain explore`: a page that explains convolution on the user's own model and image."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.app import INSPECT, SetOption, app
+from cnntrain.cli.options import ImageOption, SetOption, SubjectCheckpointOption, SubjectConfigOption
 
 
-@app.command(rich_help_panel=INSPECT)
 def explore(
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A trained checkpoint (.pt) or run "
-                                                       "directory.", show_default=False)] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A config: its untrained model (seeded "
-                                                   "by train.seed).", show_default=False)] = None,
-    image: Annotated[Optional[Path], typer.Option("--image", "-i", help="The input: an image file (or a .npy "
-                                                  "array [C, *spatial] for signals and volumes) "
-                                                  "(default: the first test image of the config's data).",
-                                                  show_default=False)] = None,
+    checkpoint: SubjectCheckpointOption = None,
+    config: SubjectConfigOption = None,
+    image: ImageOption = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for explore.html (default: <run dir>/"
                                                 "explore/<image>, or explore/<config>-<image>).",
                                                 show_default=False)] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the page in the web browser.")] = False,
-    layers: Annotated[Optional[list[str]], typer.Option("--layers", "-l", help="Layers to show up close, by name or "
+    layers: Annotated[Optional[list[str]], typer.Option("--layers", "-l", metavar="LAYER",
+                                                        help="Layers to show up close, by name or "
                                                         "index (inside blocks: dotted name, e.g. layer1.0.0.body.0), "
                                                         "repeatable or comma-separated (default: in model order "
                                                         "while the page stays small).",
                                                         show_default=False)] = None,
     set_: SetOption = None,
 ) -> None:
-    """An interactive page: click a pixel to see the filter, the patch and the sum behind it; receptive
-    fields, pooling, a stride/padding playground and why convolution needs so few weights."""
+    """An interactive page that explains convolution on your model and image, in one HTML file.
+
+    Click a pixel to see the filter, the patch and the sum behind it; receptive fields, pooling, a
+    stride/padding playground and why convolution needs so few weights.
+    """
     from cnntrain.tasks.explore import explore as run_explore
 
     result = run_explore(image, checkpoint=checkpoint, config=config, layers=layers, out=out, overrides=set_ or [])
@@ -44,9 +40,7 @@ def explore(
 
 
 def _done(result) -> None:
-    from rich.markup import escape
-
-    from cnntrain.cli.output import out
+    from cnntrain.cli.output import escape, out
 
     out.print(f"wrote [bold]{escape(str(result.html))}[/] ({result.size / 1e6:.1f} MB) for {escape(result.image)}")
     out.print(f"up close: {escape(', '.join(result.up_close)) or 'none'}")

@@ -1,14 +1,12 @@
 """`cnntrain export`: the command and its terminal output."""
 
-from __future__ import annotations
-
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.app import TRAIN, CheckpointOption, JsonOption, app
+from cnntrain.cli.options import CheckpointOption, JsonOption
 
 
 class ExportFormat(str, Enum):
@@ -22,7 +20,6 @@ class InputDtype(str, Enum):
     float32 = "float32"
 
 
-@app.command(rich_help_panel=TRAIN)
 def export(
     checkpoint: CheckpointOption,
     format_: Annotated[ExportFormat, typer.Option("--format", "-f", help="onnx (onnxruntime and most runtimes), "
@@ -47,9 +44,7 @@ def export(
 
 
 def export_done(result) -> None:
-    from rich.markup import escape
-
-    from cnntrain.cli.output import human_bytes, out
+    from cnntrain.cli.output import escape, human_bytes, out
 
     d = result.as_dict()
     shape = ", ".join(map(str, d["input_shape"]))

@@ -1,4 +1,7 @@
-"""Typer's rich help without the parts cnntrain's help never shows.
+"""Typer's rich help without the parts cnntrain's help never shows, and without a type for flags.
+
+Typer 0.2x shows every option's type, flags too (`--json <bool>`), which reads as if `--json true`
+were the way to give one (click refuses it): `untyped_flags` makes a flag show no type.
 
 `typer.rich_utils`, which draws the help, imports `rich.markdown` (markdown_it, pygments) and
 `rich.traceback` at its top, for `rich_markup_mode="markdown"` and pretty tracebacks: cnntrain uses
@@ -34,8 +37,30 @@ class _Deferred(type):
         return isinstance(instance, cls.real())
 
 
+def untyped_flags() -> None:
+    """Flags (given means on: --json, --quiet, --help) show no `<bool>` in the help, and an argument with a
+    metavar (`IMAGES...`) no `<list[Path]>` beside it: its name says it."""
+    from typer.core import TyperArgument, TyperOption
+
+    for cls in (TyperOption, TyperArgument):
+        shown = getattr(cls, "display_type_rich", None)
+        if shown is not None and not getattr(shown, "untyped", False):  # an older Typer shows no types
+            cls.display_type_rich = _untyped(shown)
+
+
+def _untyped(shown):
+    def display_type_rich(self, ctx):
+        flag = getattr(self, "is_flag", False) and not getattr(self, "count", False)
+        named = self.param_type_name == "argument" and self.metavar is not None
+        return None if flag or named else shown(self, ctx)
+
+    display_type_rich.untyped = True
+    return display_type_rich
+
+
 def import_rich_help() -> None:
     """Import typer.rich_utils with stand-ins for DEFERRED; a no-op once anything has imported it."""
+    untyped_flags()
     if "typer.rich_utils" in sys.modules:
         return
     stubs = {}

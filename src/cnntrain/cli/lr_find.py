@@ -1,16 +1,13 @@
 """`cnntrain lr-find`: the learning-rate range test, and the `--set train.lr=...` it suggests."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.app import TRAIN, ConfigOption, SetOption, app
+from cnntrain.cli.options import ConfigOption, QuietOption, SetOption
 
 
-@app.command("lr-find", rich_help_panel=TRAIN)
 def lr_find(
     config: ConfigOption,
     set_: SetOption = None,
@@ -20,7 +17,7 @@ def lr_find(
     end_lr: Annotated[float, typer.Option("--end-lr", min=0.0, help="Last learning rate.")] = 10.0,
     steps: Annotated[int, typer.Option("--steps", min=5, help="Training steps at most; the test stops "
                                        "earlier once the loss blows up.")] = 100,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Find a learning rate: train briefly with the rate rising from tiny to huge and watch the loss.
 
@@ -38,9 +35,7 @@ def lr_find(
 def lr_find_done(result, config: Path, sets: list[str]) -> None:
     import shlex
 
-    from rich.markup import escape
-
-    from cnntrain.cli.output import out
+    from cnntrain.cli.output import escape, out
 
     span = f"{len(result.lrs)} steps, lr {result.lrs[0]:.2g} to {result.lrs[-1]:.2g}" if result.lrs else "no steps"
     out.print(f"range test: {span} ({result.stopped})")

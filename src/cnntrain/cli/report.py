@@ -1,16 +1,11 @@
 """`cnntrain report RUN`: rebuild a run's report.html (curves, test results, mistakes, pictures)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cnntrain.cli.app import TRAIN, app
 
-
-@app.command(rich_help_panel=TRAIN)
 def report(
     run: Annotated[Path, typer.Argument(help="A run directory (runs/<name>/<n>) or one of its checkpoints.",
                                         show_default=False)],
@@ -19,9 +14,7 @@ def report(
 
     Works for any run, older ones too; sections a run has nothing for are left out with a note.
     """
-    from rich.markup import escape
-
-    from cnntrain.cli.output import out
+    from cnntrain.cli.output import escape, out
     from cnntrain.tasks.report import report as run_report
 
     result = run_report(run)
