@@ -10,6 +10,7 @@ No `from __future__ import annotations` here: Typer reads every command's annota
 and evaluating them from strings costs more than the objects themselves.
 """
 
+import signal
 import sys
 from typing import Annotated, Optional
 
@@ -59,6 +60,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # a real bug shows a plain Python traceback
     rich_markup_mode="rich",
 )
+
 for _name, (_function, _panel) in COMMANDS.items():
     app.command(_name, rich_help_panel=_panel)(_function)
 
@@ -80,6 +82,10 @@ def _cnntrain(
 
 
 def main() -> None:
+    # `cnntrain ... | head`: once the reader has gone, end as `cat` or `yes` do, by SIGPIPE, quietly (a shell
+    # says 141). Python ignores SIGPIPE, and then click and Rich turn the error into a silent exit 1.
+    closed_pipe = getattr(signal, "SIGPIPE", None)  # none on Windows
+    previous = signal.signal(closed_pipe, signal.SIG_DFL) if closed_pipe else None
     try:
         app()
     except CnntrainError as error:
@@ -87,3 +93,6 @@ def main() -> None:
 
         render.error(str(error))
         sys.exit(getattr(error, "exit_code", 2))
+    finally:
+        if closed_pipe:
+            signal.signal(closed_pipe, previous)  # main() called in-process (tests) leaves Python's default

@@ -64,6 +64,18 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def shown_path(path) -> str:
+    """A path as the user would type it: relative to the working directory when it lies inside it, so a
+    resumed run (whose directory the library resolves) reads like a fresh one."""
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve())) if path.is_absolute() else str(path)
+    except ValueError:
+        return str(path)
+
+
 def percent(value) -> str:
     return "-" if value is None else f"{value:.2%}"
 

@@ -37,21 +37,21 @@ def train(
 
 
 def train_done(result, *, quiet: bool = False) -> None:
-    from cnntrain.cli.output import escape, out
+    from cnntrain.cli.output import escape, out, shown_path
 
     s = result.summary
-    run = result.run_dir
+    run = shown_path(result.run_dir)
     best = s["best"]
     value = best["value"]
     shown = "n/a" if value is None else f"{value:.2%}" if best["metric"].endswith("acc") else f"{value:.4f}"
     out.print(f"\n[bold green]done[/] in {s['seconds']:.1f}s{' (stopped early)' if result.stopped_early else ''}: "
               f"best {best['metric']} {shown} at epoch {best['epoch']}"
               + (f"; test accuracy {s['test']['acc']:.2%}" if s.get("test") else ""))
-    out.print(f"run directory: [bold]{escape(str(run))}[/]", soft_wrap=True)
+    out.print(f"run directory: [bold]{escape(run)}[/]", soft_wrap=True)
     if quiet:
         return
     out.print("next:\n"
-              f"  python -m webbrowser {(run / 'report.html').resolve().as_uri()}   # the run at a glance\n"
+              f"  python -m webbrowser {(result.run_dir / 'report.html').resolve().as_uri()}   # the run at a glance\n"
               f"  cnntrain evaluate --checkpoint {run}/checkpoints/best.pt\n"
               f"  cnntrain featuremaps --checkpoint {run}/checkpoints/best.pt    # add --image PHOTO for your own\n"
               f"  tensorboard --logdir {run}\n"
