@@ -60,6 +60,14 @@ def test_flat_folder_is_split_per_class(flat):
     assert s.warnings == []
 
 
+def test_writing_the_cache_into_the_data_folder_is_said_once(flat, tmp_path):
+    first = load_data(config(flat), seed=0).notes
+    assert len(first) == 1 and str(flat / ".cnntrain-cache") in first[0] and "data.cache_dir" in first[0]
+    assert load_data(config(flat), seed=0).notes == []  # read back, not written
+    elsewhere = load_data(config(flat, cache_dir=str(tmp_path / "c")), seed=0).notes
+    assert len(elsewhere) == 1 and str(tmp_path / "c") in elsewhere[0] and "data folder" not in elsewhere[0]
+
+
 def test_split_is_seeded(flat):
     a, b, c = (load_data(config(flat), seed=k) for k in (0, 0, 1))
     assert a.val.paths == b.val.paths and a.fingerprint == b.fingerprint

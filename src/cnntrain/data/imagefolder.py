@@ -66,7 +66,9 @@ def load_imagefolder(data: dict, seed: int) -> Splits:
         digest("imagefolder", FORMAT, os.path.abspath(root), channels, size),
     )
     key = digest(cache.prefix, [e.id for e in entries])
-    cached = cache.load(key) or build(cache, key, root, entries, channels, size, policy)
+    cached = cache.load(key)
+    notes = [] if cached else [_cache_note(data, cache, len(entries))]
+    cached = cached or build(cache, key, root, entries, channels, size, policy)
     cache.prune(keep=key)
 
     warns = _corrupt_policy(root, entries, cached.failed, policy)
@@ -85,11 +87,17 @@ def load_imagefolder(data: dict, seed: int) -> Splits:
     # starts (two splits can list the same files in the same order).
     sizes = [len(splits[s]) for s in SPLITS]
     fingerprint = digest("imagefolder", key, classes, sorted(cached.failed), sizes)
-    return Splits(**splits, classes=classes, fingerprint=fingerprint, warnings=warns)
+    return Splits(**splits, classes=classes, fingerprint=fingerprint, warnings=warns, notes=notes)
 
 
 def _cache_dir(data: dict, root: str) -> str:
     return str(data.get("cache_dir") or os.path.join(root, ".cnntrain-cache"))
+
+
+def _cache_note(data: dict, cache: Cache, count: int) -> str:
+    # It writes into the user's own folder unless told otherwise: say so, once, when it does.
+    where = "" if data.get("cache_dir") else " (inside the data folder; set data.cache_dir to keep it elsewhere)"
+    return f"decoding {count} images once into the cache {cache.folder}{where}"
 
 
 # --- decoding into the cache ----------------------------------------------------------

@@ -35,6 +35,8 @@ class Splits:
     fingerprint: str  # short hex digest of the data content and its preprocessing
     # for the CLI to print, e.g. skipped files
     warnings: list[str] = field(default_factory=list)
+    # for the CLI to print, not a problem: e.g. where a cache was written
+    notes: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:

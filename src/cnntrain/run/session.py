@@ -79,6 +79,8 @@ class Session:
                                    fast_dev_run=self.fast_dev_run)
         for message in self.splits.warnings if self.world.is_main else ():
             self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
+        for message in self.splits.notes if self.world.is_main else ():
+            self.progress.note(message)  # e.g. a cache written into the user's data folder
         self._check_data()
         self.normalizer = self._normalizer()
         # uint8 -> standardised floats on the device, for training, evaluation and the pictures alike.
