@@ -46,6 +46,13 @@ def test_no_word_is_wrapped_inside():
     assert "integrated-gradients" in text
 
 
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_help_on_80_columns_cuts_nothing_short(name):
+    """A narrow help column ends long words with an ellipsis (--set's example did in lr-find's help)."""
+    text = runner.invoke(app, [name, "--help"], env={"COLUMNS": "80"}, terminal_width=80).output
+    assert "\u2026" not in text, text
+
+
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and re.fullmatch(r"cnntrain \d+\.\d+\.\d+\S*\n", result.output)

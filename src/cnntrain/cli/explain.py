@@ -38,8 +38,8 @@ def explain(
     channels: Annotated[Optional[list[str]], typer.Option("--channels", metavar="CHANNEL", show_default=False,
                                                           help="With --filters: channels, repeatable or "
                                                           "comma-separated (default: the first 64).")] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="With --filters: gradient-ascent steps "
-                                                 "(default: 128).", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, metavar="N", show_default=False,
+                                                 help="With --filters: gradient-ascent steps (default: 128).")] = None,
     tensorboard: Annotated[Optional[Path], typer.Option("--tensorboard", help="With --filters: also log the grid "
                                                         "into this run directory's TensorBoard.",
                                                         show_default=False)] = None,

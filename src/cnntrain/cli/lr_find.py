@@ -13,9 +13,9 @@ def lr_find(
     set_: SetOption = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for lr_find.png and lr_find.json "
                                                 "(default: runs/lr-find/<n>).", show_default=False)] = None,
-    start_lr: Annotated[float, typer.Option("--start-lr", min=0.0, help="First learning rate.")] = 1e-7,
-    end_lr: Annotated[float, typer.Option("--end-lr", min=0.0, help="Last learning rate.")] = 10.0,
-    steps: Annotated[int, typer.Option("--steps", min=5, help="Training steps at most; the test stops "
+    start_lr: Annotated[float, typer.Option("--start-lr", min=0.0, metavar="LR", help="First learning rate.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option("--end-lr", min=0.0, metavar="LR", help="Last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option("--steps", min=5, metavar="N", help="Training steps at most; the test stops "
                                        "earlier once the loss blows up.")] = 100,
     quiet: QuietOption = False,
 ) -> None:

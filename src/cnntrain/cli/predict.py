@@ -12,7 +12,7 @@ def predict(
     checkpoint: ModelOption,
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (walked for .png .jpg .jpeg .bmp).",
                                                  metavar="IMAGE", show_default=False)],
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes shown per image.")] = 5,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, metavar="K", help="Classes shown per image.")] = 5,
     json_: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per image.")] = False,
     set_: SetOption = None,
 ) -> None:
