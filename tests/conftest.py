@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import cnntrain  # noqa: F401  before anything imports torch: cnntrain sets OMP_WAIT_POLICY, read as torch loads
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 

@@ -1,5 +1,5 @@
 """run/device.py on the CPU: which CPUs count as having bf16 units, and CoreShare's thread count, which
-follows the cores other processes leave free. Nothing here is timed."""
+follows the cores other processes leave free when a run opts in. Nothing here is timed."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 import pytest
 import torch
 
+from cnntrain.errors import ConfigError
 from cnntrain.run import device
 from cnntrain.run.device import CoreShare, cpu_flags, cpu_has_fast_bf16, precision_warning
 
@@ -108,28 +109,29 @@ def test_no_sample_yet_means_no_change(threads_back):
     assert [torch.get_num_threads() for _ in share.follow(range(2))] == [2, 2]
 
 
-@pytest.mark.parametrize("case", ["deterministic", "omp_num_threads", "user_changed_threads"])
+@pytest.mark.parametrize("case", ["by_default", "user_changed_threads"])
 def test_a_fixed_thread_count_is_left_alone(monkeypatch, threads_back, case):
+    """Following the load is an opt-in (train.threads_follow_load): by default the count stays fixed."""
     torch.set_num_threads(2)
     share = share_seeing(1.0, 2, monkeypatch)
-    if case == "omp_num_threads":
-        monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    else:
-        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    share.start(CPU, deterministic=case == "deterministic")
+    share.start(CPU, follow_load=case == "user_changed_threads")
     if case == "user_changed_threads":
         torch.set_num_threads(3)  # after start: the user's choice stays
     before = torch.get_num_threads()
     assert [torch.get_num_threads() for _ in share.follow(range(2))] == [before, before]
 
 
+def test_following_the_load_cannot_go_with_deterministic():
+    with pytest.raises(ConfigError, match="threads_follow_load .* not both"):
+        device.configure(CPU, deterministic=True, threads=1, follow_load=True)
+
+
 def test_a_neighbour_burning_a_core_is_seen(monkeypatch):
     """The real /proc/stat: another process spinning counts as other cores' work, ours does not."""
     if device._machine_busy_seconds() is None:
         pytest.skip("no /proc/stat")
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     share = CoreShare()
-    share.start(CPU, deterministic=False)
+    share.start(CPU, follow_load=True)
     neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(1.0)  # the sampler's window fills while the neighbour spins

@@ -124,6 +124,12 @@ TRAIN = {
     "early_stopping": Field(None, (int, NONE), "stop after this many epochs without improvement", minimum=1),
     "monitor": Field("val_acc", (str,), "metric for best.pt and early stopping", ("val_acc", "val_loss")),
     "deterministic": Field(False, (bool,), "deterministic algorithms (slower on CUDA)"),
+    "threads": Field(None, (int, NONE), "CPU threads, fixed for the whole run so the weights do not depend on "
+                     "the machine's load; null: torch's count at the start (one per core, or OMP_NUM_THREADS), "
+                     "kept by --resume", minimum=1),
+    "threads_follow_load": Field(False, (bool,), "trades exactness for speed: use only the cores other "
+                                 "processes leave free, changing the thread count between batches; faster on "
+                                 "a busy machine, but the weights then depend on the load"),
     "precision": Field("fp32", (str,), "fp32, or autocast to bf16 / fp16", ("fp32", "bf16", "fp16")),
     "channels_last": Field(None, (bool, NONE), "channels_last memory format; null: on with CUDA or bf16"),
     "compile": Field(False, (bool,), "torch.compile the model"),

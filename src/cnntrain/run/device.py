@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from cnntrain.errors import DeviceError
+from cnntrain.errors import ConfigError, DeviceError
 
 
 def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
@@ -48,8 +48,17 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
-def configure(device: torch.device, *, deterministic: bool) -> None:
-    """Process-wide switches for speed (or reproducibility)."""
+def configure(device: torch.device, *, deterministic: bool, threads: int | None = None,
+              follow_load: bool = False) -> None:
+    """Process-wide switches for speed (or reproducibility), and the run's CPU thread count (`run_threads`;
+    None keeps torch's)."""
+    if follow_load and deterministic:
+        raise ConfigError("train.threads_follow_load makes results depend on the machine's load and "
+                          "train.deterministic asks for exact results: set one of them, not both")
+    # Fixed for the whole run: the thread count decides how float sums split between threads, so a count
+    # that changed with the load would change the weights (see CoreShare for the opt-in that does).
+    if threads is not None:
+        torch.set_num_threads(threads)
     if device.type == "cpu":
         # A decaying learning rate fills weights and gradients with denormal floats, which the CPU
         # handles in microcode, ten times slower. Flushing them to zero changes no result that matters.
@@ -65,7 +74,22 @@ def configure(device: torch.device, *, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     # Set either way: a process-wide switch, and a second run in the same process may not want it.
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
-    CORES.start(device, deterministic=deterministic)
+    CORES.start(device, follow_load=follow_load)
+
+
+def run_threads(train_cfg: dict, checkpoint: dict | None) -> int:
+    """The CPU thread count of a run, chosen once and recorded in its checkpoints (`threads`).
+
+    train.threads if set; else, on --resume, the count the run started with, so a run resumed where
+    OMP_NUM_THREADS or torch.set_num_threads differ still sums its floats in the same order; else
+    torch's count now: one per core, or OMP_NUM_THREADS. Never the free cores of the moment: two runs
+    of one config beside different neighbours would then differ.
+    """
+    if train_cfg["threads"] is not None:
+        return train_cfg["threads"]
+    if checkpoint is not None and checkpoint.get("threads"):
+        return int(checkpoint["threads"])
+    return torch.get_num_threads()
 
 
 def flush_denormal_all_threads(on: bool = True) -> None:
@@ -171,17 +195,16 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
 
 
 class CoreShare:
-    """Train with as many CPU threads as the cores other processes leave free.
+    """Opt-in (`train.threads_follow_load: true`), trading exactness for speed on a busy machine: train
+    with as many CPU threads as the cores other processes leave free.
 
-    PyTorch's OpenMP threads spin-wait for each other at every parallel region: when another process
-    holds one of two cores, a 2-thread step waits on the thread it displaced and runs 3-4x slower,
-    while a single thread loses only half. So between batches, every 0.3 s, this looks at the cores
-    the rest of the machine used in the last 0.3 s (/proc/stat's busy time minus this process's own,
-    sampled every 0.1 s by a background thread that sleeps in between) and uses the cores left, never
-    more than the thread count it started with (torch's default or the user's torch.set_num_threads).
-    After the epoch that count is back, so nothing else in the process sees a change. Off where the
-    user fixed the count (OMP_NUM_THREADS), for deterministic runs (the thread count changes the
-    order of floating-point sums), and where there is no /proc/stat.
+    PyTorch's OpenMP threads wait for each other at every parallel region: when another process holds
+    one of two cores, a 2-thread step waits on the thread it displaced. So between batches, every 0.3 s,
+    this looks at the cores the rest of the machine used in the last 0.3 s (/proc/stat's busy time
+    minus this process's own, sampled every 0.1 s by a background thread that sleeps in between) and
+    uses the cores left, never more than the run's thread count. After the epoch that count is back.
+    The thread count changes the order of floating-point sums, so the weights then depend on what the
+    neighbours did: off by default, and refused with train.deterministic. Off where there is no /proc/stat.
     """
 
     def __init__(self):
@@ -191,10 +214,9 @@ class CoreShare:
         self.sampler: threading.Thread | None = None
         self.chosen: list[int] = []  # the thread counts of the last epoch, check by check (for the benchmark)
 
-    def start(self, device: torch.device, *, deterministic: bool) -> None:
-        """Called by `configure` before each run."""
-        self.enabled = (device.type == "cpu" and not deterministic and "OMP_NUM_THREADS" not in os.environ
-                        and _machine_busy_seconds() is not None)
+    def start(self, device: torch.device, *, follow_load: bool) -> None:
+        """Called by `configure` before each run, after it fixed the run's thread count."""
+        self.enabled = follow_load and device.type == "cpu" and _machine_busy_seconds() is not None
         self.ceiling = torch.get_num_threads()
         if self.enabled and self.sampler is None:
             self.sampler = threading.Thread(target=self._sample, name="cnntrain-cores", daemon=True)

@@ -27,6 +27,7 @@ from cnntrain.run.device import (
     limit_compile_threads,
     precision_warning,
     resolve_device,
+    run_threads,
 )
 from cnntrain.run.distributed import all_sum, barrier, broadcast, init_world
 from cnntrain.run.engine import Engine
@@ -61,7 +62,9 @@ class Session:
         self.train_cfg = config.train
         self.world = init_world(self.train_cfg["device"])
         self.device = resolve_device(self.train_cfg["device"], self.world.local_rank)  # before any data
-        configure(self.device, deterministic=self.train_cfg["deterministic"])
+        self.threads = run_threads(self.train_cfg, checkpoint)  # recorded in the checkpoints
+        configure(self.device, deterministic=self.train_cfg["deterministic"], threads=self.threads,
+                  follow_load=self.train_cfg["threads_follow_load"])
         self.amp_dtype = autocast_dtype(self.train_cfg["precision"], self.device)
         if self.train_cfg["compile"]:
             limit_compile_threads()  # read once, when inductor loads: before any data (torchvision) does
@@ -294,6 +297,7 @@ class Session:
             "data_fingerprint": self.splits.fingerprint,
             "init": self.init_record,
             "elapsed": elapsed,
+            "threads": self.threads,
             "versions": versions(),
         }
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from cnntrain.config.loader import Config, load_config
 from cnntrain.errors import ConfigError, Interrupted
 from cnntrain.run.device import flush_denormal_all_threads
@@ -27,6 +29,7 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
     if resume is not None and out is not None:
         raise ConfigError("a resumed run continues in its own directory; drop --out")
     checkpoint = None
+    threads = torch.get_num_threads()  # the run fixes its own count (device.configure); given back below
     lock = RunLock()  # one process writes a run directory at a time; released below, or by the OS on a kill
     try:
         if resume is not None:
@@ -42,3 +45,4 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
         lock.release()
         # Training flushes denormal floats (device.configure); a library call leaves the process as it found it.
         flush_denormal_all_threads(False)
+        torch.set_num_threads(threads)
