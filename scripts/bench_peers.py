@@ -82,8 +82,8 @@ def run_cnntrain(images: int) -> None:
 
 
 def run_bare(images: int) -> None:
-    """The hand-written loop (bench.py's BareLoop) in a process without cnntrain's process-wide switches."""
-    from bench import BareLoop
+    """The hand-written loop (benchkit/loops.py: BareLoop) in a process without cnntrain's process-wide switches."""
+    from benchkit.loops import BareLoop
 
     x, y, _ = shapes_data(images)
     loop = BareLoop(x, y, BATCH_SIZE, LR)
@@ -102,7 +102,7 @@ def run_lightning(images: int) -> None:
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, TensorDataset
 
-    from bench import bare_mnist_cnn
+    from benchkit.loops import bare_mnist_cnn
 
     x, y, classes = shapes_data(images)
 
