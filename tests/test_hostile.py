@@ -14,6 +14,7 @@ through `cnntrain train`, `cnntrain.cli.app.main` in this process (cheap) unless
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -79,7 +80,8 @@ class Payload:
 
 @pytest.fixture
 def hostile_run(tmp_path):
-    """A run directory whose last.pt looks like a checkpoint but carries a payload."""
+    """A run directory whose last.pt and best.pt look like checkpoints but carry a payload (--resume reads
+    last.pt, the other commands best.pt)."""
     import torch
 
     marker = tmp_path / "pwned"
@@ -87,6 +89,7 @@ def hostile_run(tmp_path):
     (run / "checkpoints").mkdir(parents=True)
     torch.save({"model": {}, "config": {"name": "x"}, "epoch": 1, "extra": Payload(marker)},
                run / "checkpoints" / "last.pt")
+    shutil.copy(run / "checkpoints" / "last.pt", run / "checkpoints" / "best.pt")
     torch.load(run / "checkpoints" / "last.pt", weights_only=False)  # sanity: the payload does work...
     assert marker.exists()
     marker.unlink()  # ...so its absence below means cnntrain never ran it
@@ -112,7 +115,8 @@ def test_checkpoint_with_pickle_payload_is_refused_and_never_runs(hostile_run, c
             }[command]
     result = subprocess.run([sys.executable, "-m", "cnntrain", command, *args], capture_output=True, text=True,
                             cwd=run.parent, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    line = assert_one_error_line(result.returncode, result.stdout, result.stderr, "last.pt", "refused")
+    read = "best.pt" if command == "featuremaps" else "last.pt"  # a run directory means best.pt but to --resume
+    line = assert_one_error_line(result.returncode, result.stdout, result.stderr, read, "refused")
     assert "weights_only" in line or "code" in line
     assert not marker.exists(), "the checkpoint's pickle payload ran"
 

@@ -216,3 +216,30 @@ def _at_or_before(record: Any, key: str, last_value: int) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return True
     return value <= last_value
+
+
+def check_writable(path: str | os.PathLike[str], *, file: bool = False, flag: str = "--out") -> Path:
+    """Fail before any work when `path` cannot take a command's output: a folder (or, with `file`, a
+    file) that a file (or a folder) already stands in the way of, or a place this user cannot write
+    (permissions, a read-only disk, /proc). Probed by creating and removing a temporary file in the
+    nearest folder that exists, so nothing is left behind and no folder is made yet."""
+    path = Path(path)
+    if file and path.is_dir():
+        raise CnntrainError(f"{flag} {path} is a folder; give a file name, e.g. {path / 'model.onnx'}")
+    if not file and path.exists() and not path.is_dir():
+        raise CnntrainError(f"{flag} {path} is an existing file; give a folder (new or existing) instead")
+    folder = path.parent if file else path
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CnntrainError(f"{flag} {path}: {existing} is a file, so no folder can be made there; "
+                            "give another place")
+    try:
+        tmp, f = _open_temp(existing / "probe", binary=True)
+        f.close()
+        tmp.unlink()
+    except OSError as exc:
+        raise CnntrainError(f"{flag} {path}: cannot write in {existing} ({exc.strerror or exc}); "
+                            "give a folder you can write to") from None
+    return path

@@ -46,6 +46,12 @@ class RunLocked(CnntrainError):
     """Another process is writing the run directory (training or resuming it)."""
 
 
+class SomeUnreadable(DataError):
+    """Some inputs could not be read; the others were answered. Exit status 1: not a usage mistake."""
+
+    exit_code = 1
+
+
 class Interrupted(CnntrainError):
     """Ctrl-C: the last finished epoch is saved; the message says how to resume."""
 

@@ -53,12 +53,13 @@ def test_compare_files_and_table(compared):
     assert "mlp" in text and "cnn" in text and "shift" in text
 
 
-def test_reusing_an_output_folder_is_refused(compared):
+def test_reusing_an_output_folder_with_other_settings_is_refused(compared):
+    """The same settings go on with the runs there (tests/test_user_mistakes.py); others would mix results."""
     from cnntrain.tasks.compare import compare
 
     out, _ = compared
-    with pytest.raises(CnntrainError, match="already holds a comparison"):
-        compare(overrides=TINY, out=out)
+    with pytest.raises(CnntrainError, match="holds a comparison with other settings"):
+        compare(overrides=[*TINY, "train.seed=1"], out=out)
 
 
 def test_bad_config_fails_before_training(tmp_path):

@@ -71,6 +71,11 @@ def explain(
     result = run_explain(checkpoint, inputs, method=method.value, layer=layer, target=target, out=out,
                          overrides=set_ or [])
     render.print_json([e.as_dict() for e in result.explanations]) if json_ else _explain_done(result)
+    if result.unreadable:  # after the maps of the others
+        from cnntrain.errors import SomeUnreadable
+        from cnntrain.tasks.predict import unreadable_message
+
+        raise SomeUnreadable(unreadable_message(result.unreadable, [*result.unreadable, *result.explanations]))
 
 
 def _explain_done(result) -> None:

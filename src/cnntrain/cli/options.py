@@ -30,9 +30,9 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the
 
 # A model to run: evaluate and predict also take an exported model.onnx.
 CheckpointOption = Annotated[Path, typer.Option("--checkpoint", show_default=False, help="A checkpoint (.pt) or a "
-                                                "run directory (its checkpoints/last.pt).")]
+                                                "run directory (its checkpoints/best.pt).")]
 ModelOption = Annotated[Path, typer.Option("--checkpoint", show_default=False, help="A checkpoint (.pt), a run "
-                                           "directory (its checkpoints/last.pt) or a model.onnx from "
+                                           "directory (its checkpoints/best.pt) or a model.onnx from "
                                            "`cnntrain export`.")]
 
 # What featuremaps and explore look into: a trained checkpoint, or a config's untrained model, and an image.

@@ -18,10 +18,13 @@ def predict(
 ) -> None:
     """The most likely classes, with probabilities, for images without labels."""
     from cnntrain.cli import output as render
+    from cnntrain.tasks.predict import check_all_read
     from cnntrain.tasks.predict import predict as run_predict
 
     results = run_predict(checkpoint, images, top_k=top_k, overrides=set_ or [])
-    render.print_json([r.as_dict() for r in results]) if json_ else predictions_table(results)
+    render.print_json([r.as_dict() for r in results]) if json_ else predictions_table(
+        [r for r in results if r.error is None])
+    check_all_read(results)  # the unreadable files, after the answers for the others
 
 
 def predictions_table(predictions) -> None:

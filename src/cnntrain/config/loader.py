@@ -77,7 +77,12 @@ def load_config(path: str | Path, overrides: list[str] | tuple = ()) -> Config:
     if not path.is_file():
         hint = " (it is a directory)" if path.is_dir() else ""
         raise ConfigError(f"{path}: config file not found{hint}; pass a YAML file such as configs/cnn.yaml")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:  # e.g. `# réseau` saved as Latin-1: name the line, not a traceback
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 (byte 0x{err.object[err.start]:02x}); save the file as "
+                          "UTF-8 (YAML configs are UTF-8 text)") from None
     raw = parse_yaml(text, str(path))
     lines = line_numbers(text)
     return resolve(raw, source=str(path), overrides=overrides, lines=lines, default_name=path.stem)

@@ -73,15 +73,31 @@ def load_image(path: str | Path, prep: Preprocessing) -> np.ndarray:
     try:
         return decode.decode(str(path), prep.channels, prep.size)
     except decode.CorruptImage as err:
-        raise DataError(f"{path} is not a readable image ({err}); use a PNG, JPEG or BMP file") from None
+        hint = ("damaged, or not the format its name says" if path.suffix.lower() in EXTENSIONS
+                else "use a PNG, JPEG or BMP file")
+        raise DataError(f"{path} is not a readable image ({err}); {hint}") from None
 
 
-def load_images(paths: list[Path], prep: Preprocessing) -> list[np.ndarray]:
-    """Decode many files in threads (PIL releases the GIL while decoding), keeping their order."""
+def load_images(paths: list[Path], prep: Preprocessing, unreadable: dict | None = None) -> list[np.ndarray]:
+    """Decode many files in threads (PIL releases the GIL while decoding), keeping their order. With
+    `unreadable` (a dict), a file that cannot be read is left out and its path mapped to why, instead
+    of stopping the rest."""
+
+    def one(path: Path) -> np.ndarray | None:
+        try:
+            return load_image(path, prep)
+        except DataError as err:
+            if unreadable is None:
+                raise
+            unreadable[path] = str(err)
+            return None
+
     if len(paths) < 2:
-        return [load_image(p, prep) for p in paths]
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda p: load_image(p, prep), paths))
+        arrays = [one(p) for p in paths]
+    else:
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            arrays = list(pool.map(one, paths))
+    return [a for a in arrays if a is not None]
 
 
 def stack(arrays: list[np.ndarray], paths: list[Path]) -> torch.Tensor:

@@ -20,6 +20,7 @@ from cnntrain.errors import CheckpointError
 from cnntrain.model.torch_file import load_torch_file, refused_as_unsafe
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
+BEST_CHECKPOINT = Path("checkpoints") / "best.pt"
 REQUIRED_KEYS = ("model", "config")
 
 # Exact types (not subclasses: numpy.float64 is a float subclass, an IntEnum an
@@ -33,16 +34,27 @@ _TENSORS = (torch.Tensor, torch.nn.Parameter)
 _MAX_DEPTH = 64  # deeper than any real state; also stops reference cycles
 
 def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:
-    """Map a run directory to ``<dir>/checkpoints/last.pt``; return a file path as is.
-
-    Raises CheckpointError if the resulting file does not exist.
+    """Map a run directory to ``<dir>/checkpoints/last.pt`` (what --resume continues); return a file
+    path as is. Raises CheckpointError if the resulting file does not exist.
     """
+    return _resolve(path, LAST_CHECKPOINT)
+
+
+def resolve_model_path(path: str | os.PathLike[str]) -> Path:
+    """Map a run directory to ``<dir>/checkpoints/best.pt``, the weights its report, summary and test
+    results describe (what evaluate, predict, explain, export and featuremaps use); a file path as is."""
+    return _resolve(path, BEST_CHECKPOINT)
+
+
+def _resolve(path: str | os.PathLike[str], inside: Path) -> Path:
     path = Path(path)
     if path.is_dir():
-        candidate = path / LAST_CHECKPOINT
+        candidate = path / inside
         if not candidate.is_file():
+            hint = (" (no epoch has finished yet: pass checkpoints/last.pt to use the weights as they are)"
+                    if (path / LAST_CHECKPOINT).is_file() else "")
             raise CheckpointError(
-                f"{path} is a directory but has no {LAST_CHECKPOINT.as_posix()}; "
+                f"{path} is a directory but has no {inside.as_posix()}{hint}; "
                 "pass a run directory written by `cnntrain train` or the path "
                 "to a .pt file."
             )
@@ -53,6 +65,33 @@ def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:
             "directory."
         )
     return path
+
+
+def home_of(path: Path) -> Path:
+    """Where outputs about a model file go: its run directory when it sits in one (RUN/checkpoints/*.pt,
+    RUN/export/model.onnx), else the folder that holds it."""
+    folder = path.resolve().parent
+    if folder.name in ("checkpoints", "export") and (folder.parent / "config.yaml").is_file():
+        return folder.parent
+    return folder
+
+
+def weights_mismatch(model: torch.nn.Module, weights: dict) -> str | None:
+    """How a state dict fails to fit a model, naming the layer and both shapes; None when it fits."""
+    expected = model.state_dict()
+    for key, tensor in expected.items():
+        if key not in weights:
+            return f"layer {key.split('.')[0]}: this model has {key}, the checkpoint does not"
+        saved = weights[key]
+        if isinstance(saved, torch.Tensor) and saved.shape != tensor.shape:
+            return (f"layer {key.split('.')[0]}: {key} is {_shape(saved)} in the checkpoint but {_shape(tensor)} "
+                    "in this model")
+    extra = [key for key in weights if key not in expected]
+    return f"layer {extra[0].split('.')[0]}: the checkpoint has {extra[0]}, this model does not" if extra else None
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return " x ".join(map(str, tensor.shape)) or "a scalar"
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from cnntrain.config.loader import Config, config_from_dict
 from cnntrain.errors import CheckpointError, ConfigError
-from cnntrain.run.checkpoint import load_checkpoint, resolve_checkpoint_path
+from cnntrain.model.builder import build_model
+from cnntrain.run.checkpoint import load_checkpoint, resolve_checkpoint_path, weights_mismatch
 from cnntrain.run.rundir import RunDir, run_dir_of_checkpoint
 
 # Restored from the checkpoint's optimizer, scheduler, weight-average and best-metric state (the frozen set
@@ -31,6 +32,7 @@ def load_resumable(resume, overrides) -> tuple[Config, dict]:
     checkpoint = load_checkpoint(path)
     config = config_from_dict(checkpoint["config"], source=str(path), overrides=overrides)
     _check_unchanged(checkpoint, config, path)
+    _check_model(checkpoint, config, path)
     _check_work_left(checkpoint, config, run)
     return config, checkpoint
 
@@ -41,6 +43,16 @@ def _check_unchanged(checkpoint: dict, config: Config, path) -> None:
     if fixed:
         raise ConfigError(f"--set train.{fixed[0]} cannot change on --resume: the optimizer and schedule state in "
                           f"{path} keep the run's {fixed[0]}={saved[fixed[0]]!r}; start a new run to change it")
+
+
+def _check_model(checkpoint: dict, config: Config, path) -> None:
+    """A --set model.* that changes a layer's weights: say so before the data loads. Built on the meta
+    device, the model costs no memory and no time."""
+    model = build_model(config, num_classes=len(checkpoint.get("classes") or []) or None, device="meta").model
+    mismatch = weights_mismatch(model, checkpoint["model"])
+    if mismatch is not None:
+        raise CheckpointError(f"--resume {path}: {mismatch}. A resumed run keeps its model; drop the --set "
+                              "model.* override, or start a new run to train the changed model")
 
 
 def _check_work_left(checkpoint: dict, config: Config, run: RunDir) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from cnntrain.atomic import check_writable
 from cnntrain.config.loader import Config, load_config
 from cnntrain.errors import ConfigError, Interrupted
 from cnntrain.run.device import flush_denormal_all_threads
@@ -28,6 +29,8 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
         raise ConfigError("give a config (--config) to start a run, or a run to continue (--resume RUN_DIR), not both")
     if resume is not None and out is not None:
         raise ConfigError("a resumed run continues in its own directory; drop --out")
+    if out is not None:
+        check_writable(out)
     checkpoint = None
     threads = torch.get_num_threads()  # the run fixes its own count (device.configure); given back below
     lock = RunLock()  # one process writes a run directory at a time; released below, or by the OS on a kill

@@ -14,7 +14,7 @@ from cnntrain.config import Config, config_from_dict
 from cnntrain.data.files import Preprocessing
 from cnntrain.errors import CheckpointError, ConfigError
 from cnntrain.model.builder import build_model
-from cnntrain.run.checkpoint import load_checkpoint, resolve_checkpoint_path
+from cnntrain.run.checkpoint import load_checkpoint, resolve_model_path, weights_mismatch
 from cnntrain.run.device import resolve_device
 from cnntrain.run.inference import predict_logits
 from cnntrain.run.normalize import Normalizer
@@ -53,20 +53,22 @@ class Trained:
 
 
 def load_trained(checkpoint: str | Path, overrides=(), device: str | None = None) -> Trained:
-    """Rebuild the checkpoint's model from the config it carries (`--set` applies on top)."""
-    path = resolve_checkpoint_path(checkpoint)
+    """Rebuild the checkpoint's model from the config it carries (`--set` applies on top). A run directory
+    means its best checkpoint (checkpoints/best.pt)."""
+    _refuse_exported(checkpoint, "this command takes a checkpoint (.pt) or a run directory; only evaluate and "
+                     "predict run an exported model.onnx")
+    path = resolve_model_path(checkpoint)
     state = load_checkpoint(path)
     config = config_from_dict(state["config"], source=str(path), overrides=overrides)
     classes = list(state.get("classes") or [])
     if not classes:
         raise CheckpointError(f"{path}: the checkpoint names no classes; pass one written by `cnntrain train`")
     built = build_model(config, num_classes=len(classes))
-    try:
-        built.model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[1:2] or [str(err)]
+    mismatch = weights_mismatch(built.model, state["model"])
+    if mismatch is not None:
         raise CheckpointError(f"{path}: its weights do not fit the model its config builds "
-                              f"(did a --set change a layer?): {first[0].strip()}") from None
+                              f"(did a --set change a layer?): {mismatch}")
+    built.model.load_state_dict(state["model"])
     norm = state.get("normalization") or {"mean": [0.0] * config.data["channels"],
                                           "std": [1.0] * config.data["channels"]}
     target = resolve_device(device or config.train["device"])
@@ -80,6 +82,9 @@ def load_for_inference(model: str | Path, overrides=()):
     by `cnntrain export --format onnx` as an `OnnxModel` that onnxruntime runs. Both offer classes,
     config, preprocessing() and logits(x)."""
     if Path(model).suffix.lower() != ".onnx":
+        _refuse_exported(model, "evaluate and predict take a checkpoint (.pt), a run directory or a model.onnx "
+                         "from `cnntrain export`; a .ts or .pt2 file runs in your own PyTorch code "
+                         "(torch.jit.load, torch.export.load)")
         return load_trained(model, overrides)
     if overrides:
         raise ConfigError(f"{model}: --set changes a checkpoint's config, but an exported model is fixed; "
@@ -87,3 +92,14 @@ def load_for_inference(model: str | Path, overrides=()):
     from cnntrain.run.onnx_model import load_onnx  # deferred: onnxruntime only for .onnx files
 
     return load_onnx(model)
+
+
+EXPORTED = {".onnx": "an ONNX", ".ts": "a TorchScript", ".pt2": "a torch.export"}  # what `cnntrain export` writes
+
+
+def _refuse_exported(path, takes: str) -> None:
+    """An exported model given where a checkpoint is needed: name what it is and what the command takes,
+    rather than calling it a corrupt checkpoint."""
+    kind = EXPORTED.get(Path(path).suffix.lower())
+    if kind is not None and not Path(path).is_dir():
+        raise CheckpointError(f"{path} is {kind} model written by `cnntrain export`; {takes}")

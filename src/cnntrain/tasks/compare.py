@@ -22,10 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cnntrain.atomic import atomic_write_text
+import yaml
+
+from cnntrain.atomic import atomic_write_text, check_writable
 from cnntrain.config.loader import Config, load_config
 from cnntrain.data import load_data
-from cnntrain.errors import CnntrainError, ConfigError
+from cnntrain.errors import CnntrainError, ConfigError, Interrupted
 from cnntrain.model.summary import summarize
 from cnntrain.run.rundir import RunDir, new_run_dir
 from cnntrain.run.train import train
@@ -97,17 +99,24 @@ def compare(configs: list[str | Path] | None = None, *, overrides=(), out: str |
 
     `on_model(i, n, config)` is called before each model trains (the CLI prints a heading).
     """
+    if out is not None:
+        check_writable(out)
     paths = [find_config(p) for p in configs] if configs else default_configs()
     loaded = [_load(p, list(overrides)) for p in paths]  # every config checked before any training
     names = _run_names(loaded)
     out_dir = Path(out) if out is not None else new_run_dir("compare", None, runs_root).path
-    _check_free(out_dir, names)
+    _check_same_comparison(out_dir, loaded, names)
     data_cache: dict = {}
     models, trained = [], []
     for i, (path, config, name) in enumerate(zip(paths, loaded, names)):
         if on_model is not None:
             on_model(i, len(loaded), config)
-        result, model = _one_model(path, config, out_dir / name, shifts, data_cache, progress)
+        try:
+            result, model = _one_model(path, config, out_dir / name, shifts, data_cache, progress)
+        except Interrupted:
+            raise Interrupted(f"interrupted while training {name}; the models trained so far are kept. To go on, "
+                              f"run the same compare again with --out {out_dir}: finished models are reused "
+                              "and a stopped one resumes where it stopped") from None
         models.append(result)
         trained.append(model)
     shifts = sorted(int(s) for s in models[0].shift_acc)
@@ -136,18 +145,32 @@ def _run_names(configs: list[Config]) -> list[str]:
     return names
 
 
-def _check_free(out_dir: Path, names: list[str]) -> None:
-    taken = [n for n in names if (out_dir / n / "checkpoints" / "last.pt").exists()]
-    if taken:
-        raise CnntrainError(f"{out_dir} already holds a comparison (runs {', '.join(taken)}); "
-                            "choose another --out, or leave --out out to count up runs/compare/<n>")
+def _check_same_comparison(out_dir: Path, configs: list[Config], names: list[str]) -> None:
+    """Runs already under DIR (an earlier compare, stopped or finished) are gone on with only if they
+    were started from the same settings; otherwise their results would be mixed with others'."""
+    for config, name in zip(configs, names):
+        run = RunDir(out_dir / name)
+        if not run.last.exists():
+            continue
+        saved, wanted = run.read_config()[1] or {}, yaml.safe_load(yaml.safe_dump(config.to_dict()))
+        if wanted["data"]["num_classes"] is None:  # the run fills it in from its data
+            saved.get("data", {}).pop("num_classes", None)
+            wanted["data"].pop("num_classes")
+        if saved != wanted:
+            raise CnntrainError(f"{out_dir} holds a comparison with other settings ({run.path} was trained from "
+                                "another config or --set); choose another --out, or leave --out out to count up "
+                                "runs/compare/<n>")
 
 
 def _one_model(path: Path, config: Config, run_dir: Path, shifts, data_cache: dict, progress):
     """Train one config and measure its best checkpoint: (ModelResult, the loaded Trained model)."""
 
-    result = train(config, out=run_dir, progress=progress)
-    run = RunDir(result.run_dir)
+    run = RunDir(run_dir)
+    if not run.summary.exists():  # finished by an earlier compare into this --out: reused as it is
+        # stopped earlier (Ctrl-C, a kill): resumed, to the weights an uninterrupted run would have
+        result = train(resume=run_dir, progress=progress) if run.last.exists() else train(config, out=run_dir,
+                                                                                         progress=progress)
+        run = RunDir(result.run_dir)
     if not run.best.exists():
         raise CnntrainError(f"{run.path}: training wrote no best checkpoint; nothing to compare")
     trained = load_trained(run.best)

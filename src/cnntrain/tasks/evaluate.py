@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cnntrain.atomic import atomic_write_text
+from cnntrain.atomic import atomic_write_text, check_writable
 from cnntrain.data import load_data
 from cnntrain.data.files import load_labelled_folder
 from cnntrain.errors import ConfigError, DataError
+from cnntrain.run.checkpoint import home_of
 from cnntrain.run.inference import loss_and_accuracy
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion, top_k_accuracy
 from cnntrain.run.outputs import find_mistakes, save_mistakes_picture
-from cnntrain.run.rundir import run_dir_of_checkpoint
 from cnntrain.run.trained import load_for_inference
 from cnntrain.viz.charts import save_confusion_matrix
 
@@ -75,13 +75,19 @@ def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: s
     folder of class subfolders."""
     import torch
 
-
     if data is not None and split is not None:
         raise ConfigError("--split picks a split of the checkpoint's own data; with --data the folder is "
                           "the evaluation set, so drop --split")
     split = split or "test"
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if data is not None and Path(data).exists() and not Path(data).is_dir():
+        raise DataError(f"--data {data} is a file, not a folder: give a folder with one subfolder per class "
+                        "(for single images without labels use `cnntrain predict`)")
+    if out is not None:
+        check_writable(out)
+    if predictions is not None:
+        check_writable(predictions, file=True, flag="--predictions")
     trained = load_for_inference(checkpoint, overrides)
     x, y, paths, label = _samples(trained, data, split)
     if len(y) == 0:
@@ -91,7 +97,7 @@ def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: s
     loss, _ = loss_and_accuracy(logits, y)
     matrix = confusion_matrix(y.numpy(), logits.argmax(1).numpy(), k)
     top5 = top_k_accuracy(logits.numpy(), y.numpy(), TOP_K) if k > TOP_K else None
-    out_dir = Path(out) if out is not None else run_dir_of_checkpoint(trained.path).path / f"eval-{label}"
+    out_dir = Path(out) if out is not None else home_of(trained.path) / f"eval-{label}"
     result = EvalResult(str(trained.path), label, trained.classes, loss, top5, matrix,
                         metrics_from_confusion(matrix, trained.classes), out_dir, epoch=trained.epoch)
     probs = torch.softmax(logits, 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from cnntrain.model.attribution import (
 )
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import select_layers
-from cnntrain.run.rundir import run_dir_of_checkpoint
+from cnntrain.run.checkpoint import home_of
 from cnntrain.run.trained import Trained, load_trained
 from cnntrain.viz.heatmaps import save_explanation
 from cnntrain.viz.page import write_page
@@ -77,6 +77,7 @@ class ExplainResult:
     out_dir: Path
     html: Path
     explanations: list  # Explanation
+    unreadable: dict = field(default_factory=dict)  # path -> why: inputs that could not be read, left out
 
 
 def explain(checkpoint, inputs: list, *, method: str = "gradcam", layer: str | None = None,
@@ -87,9 +88,13 @@ def explain(checkpoint, inputs: list, *, method: str = "gradcam", layer: str | N
     trained = load_explainable(checkpoint, overrides)
     check_target(target, trained.classes)
     info = target_layer(trained, layer) if method in LAYER_METHODS else None
-    attributions = attribute(trained, read_inputs(trained, inputs), method=method, target=target, layer=info)
-    out_dir = Path(out) if out is not None else run_dir_of_checkpoint(trained.path).path / "explain"
-    return _write(trained, attributions, out_dir, method, info.name if info else None)
+    unreadable: dict = {}
+    samples = read_inputs(trained, inputs, unreadable)
+    attributions = attribute(trained, samples, method=method, target=target, layer=info)
+    out_dir = Path(out) if out is not None else home_of(trained.path) / "explain"
+    result = _write(trained, attributions, out_dir, method, info.name if info else None)
+    result.unreadable = {str(path): why for path, why in unreadable.items()}
+    return result
 
 
 def load_explainable(checkpoint, overrides=()) -> Trained:
@@ -136,14 +141,22 @@ def model_layers(trained: Trained) -> list:
     return build_model(trained.config, num_classes=len(trained.classes), device="meta").layers
 
 
-def read_inputs(trained: Trained, inputs: list) -> list[tuple[Path, np.ndarray]]:
+def read_inputs(trained: Trained, inputs: list, unreadable: dict | None = None) -> list[tuple[Path, np.ndarray]]:
     """(path, (C, *spatial) pixels) per input: image files as `predict` reads them, .npy arrays as
-    `featuremaps` does. Folders are walked for images (2D models) or .npy arrays (1D and 3D)."""
+    `featuremaps` does. Folders are walked for images (2D models) or .npy arrays (1D and 3D). With
+    `unreadable` (a dict), images that cannot be read are left out and mapped to why, unless none can."""
     two_d = len(trained.config.input_shape()) == 3
     files = image_files(inputs) if two_d else image_files(inputs, extensions=(".npy",))
     images = [f for f in files if f.suffix.lower() != ".npy"]
-    decoded = dict(zip(images, load_images(images, trained.preprocessing()))) if images else {}
-    return [(f, decoded[f] if f in decoded else load_sample(f, trained.config.data)) for f in files]
+    failed: dict = {}
+    arrays = load_images(images, trained.preprocessing(), failed if unreadable is not None else None) if images else []
+    readable = [f for f in images if f not in failed]
+    if failed and len(failed) == len(files):
+        raise DataError(next(iter(failed.values())))
+    if unreadable is not None:
+        unreadable.update(failed)
+    decoded = dict(zip(readable, arrays))
+    return [(f, decoded[f] if f in decoded else load_sample(f, trained.config.data)) for f in files if f not in failed]
 
 
 def attribute(trained: Trained, samples: list, *, method: str, target: str = "predicted",

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnntrain.atomic import check_writable
 from cnntrain.errors import CnntrainError
 from cnntrain.model.capture import capture, select_layers
 from cnntrain.tasks import explore_layers as described
@@ -58,6 +59,8 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
             out: str | Path | None = None, overrides=()) -> ExploreResult:
     """Run one image (default: the first test image of the config's data) through the model and write
     `out/explore.html`. With a checkpoint the model is the trained one; with a config, untrained."""
+    if out is not None:
+        check_writable(out)
     subject, pixels = load_subject(checkpoint=checkpoint, config=config, image=image, overrides=overrides,
                                    sample=True)
     name = Path(image).name if image is not None else f"{subject.config.data['dataset']}-test-0.png"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnntrain.atomic import atomic_write_bytes
+from cnntrain.atomic import atomic_write_bytes, check_writable
 from cnntrain.data import load_data
 from cnntrain.errors import CnntrainError, ConfigError, ExportError
 from cnntrain.run.exportable import INPUT_DTYPES, build_pixel_classifier, export_metadata, input_shape_of
@@ -121,6 +121,8 @@ def _check_options(format: str, input_dtype: str, out) -> None:
     if out is not None and Path(out).suffix.lower() != ext:
         raise ConfigError(f"--out {out}: {format} files are named *{ext} (predict and evaluate recognise "
                           f"exported models by it); use e.g. --out {Path(out).with_suffix(ext)}")
+    if out is not None:
+        check_writable(out, file=True)  # before the seconds of tracing and verification
 
 
 def default_path(checkpoint: Path, format: str) -> Path:

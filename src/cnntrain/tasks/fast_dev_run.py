@@ -11,12 +11,14 @@ best one loaded back for the test) and the pictures, and nothing is left under r
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnntrain.config.loader import Config, load_config
+from cnntrain.errors import CnntrainError, Interrupted
 from cnntrain.run.progress import Progress
 from cnntrain.run.train import train
 
@@ -39,6 +41,19 @@ def fast_dev_run(config: str | Path | Config, *, overrides=(), progress: Progres
         config.data[key] = min(config.data[key], config.train["batch_size"])
     with tempfile.TemporaryDirectory(prefix="cnntrain-fast-dev-run-") as folder:
         run = Path(folder) / "run"
-        result = train(config, out=run, progress=progress, fast_dev_run=True)
+        try:
+            result = train(config, out=run, progress=progress, fast_dev_run=True)
+        except CnntrainError as error:
+            raise _without_folder(error, run) from None
         files = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file() and p.name != "lock")
     return FastDevRunResult(result.summary, files, time.perf_counter() - started)
+
+
+def _without_folder(error: CnntrainError, run: Path) -> CnntrainError:
+    """The error with every clause that names the throw-away run cut out: the folder is deleted by the time
+    the user reads it, and a --resume of it cannot work."""
+    if isinstance(error, Interrupted):
+        return Interrupted("interrupted; --fast-dev-run keeps nothing")
+    clauses = [c for c in re.split(r"(?<=[;.])\s+", str(error)) if str(run) not in c]
+    message = re.sub(r";$", ".", clauses[0]) if len(clauses) > 1 else clauses[0].rstrip(";")
+    return type(error)(" ".join([message, *clauses[1:]]))

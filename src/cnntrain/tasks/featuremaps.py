@@ -21,19 +21,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnntrain.atomic import check_writable
 from cnntrain.config.loader import Config, load_config
 from cnntrain.data import load_data
 from cnntrain.data.datasets import known_num_classes
 from cnntrain.data.files import load_sample
-from cnntrain.errors import CnntrainError, ConfigError
+from cnntrain.errors import CnntrainError, ConfigError, DataError
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import capture, default_layers, select_layers
 from cnntrain.model.init import given_normalization, init_source, initialize
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.rundir import run_dir_of_checkpoint
 from cnntrain.run.trained import load_trained
+from cnntrain.viz.charts import values_bar_image
 from cnntrain.viz.page import write_page
 from cnntrain.viz.pictures import feature_grid_image, filters_image, save_feature_grid, save_filters, save_image
+from cnntrain.viz.png import save_png
 
 SCALES = ("channel", "layer")
 SAMPLE_SIZE = 64
@@ -82,7 +85,10 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
     image read as that model's input, (C, *spatial); a null image_size takes the image's own size.
     With no image and `sample`, the input is the first test image of the config's own data."""
 
-    if (checkpoint is None) == (config is None):
+    if checkpoint is not None and config is not None:
+        raise ConfigError("give --checkpoint or --config, not both: a checkpoint carries the config its model "
+                          "was trained with (change it with --set)")
+    if checkpoint is None and config is None:
         raise ConfigError("give --checkpoint CKPT to look into a trained model, or --config CONFIG for an "
                           "untrained one (hand-designed filters such as configs/edges.yaml stay as designed)")
     if checkpoint is not None:
@@ -127,6 +133,8 @@ def _trained_subject(checkpoint, image, overrides, sample: bool) -> tuple[Subjec
 def _input(image, config: Config, sample: bool) -> np.ndarray | None:
 
     if image is not None:
+        if Path(image).is_dir():
+            raise DataError(f"--image {image} is a folder; give one image file in it (or a .npy array)")
         return load_sample(image, config.data)
     return data_sample(config) if sample else None
 
@@ -162,6 +170,8 @@ def featuremaps(image: str | Path | None = None, *, checkpoint=None, config=None
     With no image, the first test image of the config's own data."""
     if scale not in SCALES:
         raise ConfigError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if out is not None:
+        check_writable(out)
     if tensorboard is not None and not Path(tensorboard).is_dir():
         raise CnntrainError(f"--tensorboard {tensorboard}: no such run directory; pass one written by "
                             "`cnntrain train` (e.g. runs/cnn/1)")
@@ -227,18 +237,41 @@ def _write(subject, pixels, chosen, maps, out_dir: Path, scale: str, image_name:
         array = maps[info.name]
         np.save(out_dir / f"{stem}.npy", array)
         title = f"#{info.index} {info.name} ({info.type}): {' x '.join(map(str, array.shape))}"
-        save_feature_grid(array, out_dir / f"{stem}.png", scale=scale, title=title)
+        if one_value_each(array):  # [F] of a linear or flatten, [C, 1, 1] after a global pool
+            save_png(values_bar_image(array, title=title, xlabel="feature" if array.ndim == 1 else "channel"),
+                     out_dir / f"{stem}.png")
+        else:
+            save_feature_grid(array, out_dir / f"{stem}.png", scale=scale, title=title,
+                              names=kernel_names(subject.config, info.name))
         entry = LayerMaps(info.index, info.name, info.type, list(array.shape), layer_stats(array),
                           f"{stem}.png", f"{stem}.npy")
         weight = conv_weight(modules[info.name])
         if weight is not None:
-            save_filters(weight, out_dir / f"{stem}_filters.png", rgb=_sees_colour(info, subject))
+            save_filters(weight, out_dir / f"{stem}_filters.png", rgb=_sees_colour(info, subject),
+                         names=kernel_names(subject.config, info.name))
             entry.filters = f"{stem}_filters.png"
         entries.append(entry)
     title = f"Feature maps of {subject.config.name}: {image_name}"
     html = write_page(out_dir / "index.html", "featuremaps.html", title=title, input_image="input.png",
                       layers=[vars(e) for e in entries])
     return FeatureMapsResult(out_dir, html, image_name, subject.normalization, entries)
+
+
+def kernel_names(config: Config, name: str) -> list[str] | None:
+    """The hand-designed kernels a conv layer was given by name (`weights: [sobel_x, sobel_y]`), to caption
+    its filters with; None for learned or numeric weights."""
+    for layer in config.model["layers"]:
+        args = next(iter(layer.values()), None) if isinstance(layer, dict) and len(layer) == 1 else None
+        if isinstance(args, dict) and args.get("name") == name:
+            weights = args.get("weights")
+            weights = [weights] if isinstance(weights, str) else weights
+            return weights if isinstance(weights, list) and all(isinstance(w, str) for w in weights) else None
+    return None
+
+
+def one_value_each(array: np.ndarray) -> bool:
+    """A vector, or maps of a single pixel: one number per channel, drawn as bars on one scale."""
+    return array.ndim == 1 or all(side == 1 for side in array.shape[1:])
 
 
 def _safe(name: str) -> str:
@@ -265,7 +298,9 @@ def _log_tensorboard(run: Path, result: FeatureMapsResult, maps: dict, subject, 
     modules = dict(subject.model.named_children())
     images = {}
     for entry in result.layers:
-        images[entry.name] = feature_grid_image(maps[entry.name], scale=scale)
+        array = maps[entry.name]
+        images[entry.name] = (values_bar_image(array, title=entry.name, xlabel="channel") if one_value_each(array)
+                              else feature_grid_image(array, scale=scale))
         weight = conv_weight(modules[entry.name])
         if weight is not None:
             info = next(i for i in subject.layers if i.name == entry.name)

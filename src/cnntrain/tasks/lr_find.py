@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnntrain.atomic import atomic_write_text
+from cnntrain.atomic import atomic_write_text, check_writable
 from cnntrain.config.loader import Config, load_config
-from cnntrain.errors import ConfigError, DataError
+from cnntrain.errors import ConfigError, DataError, Interrupted
 from cnntrain.run.device import flush_denormal_all_threads
 from cnntrain.run.engine import Engine, epoch_shard
 from cnntrain.run.progress import Progress
@@ -60,11 +60,18 @@ def lr_find(config: str | Path | Config, *, overrides=(), out: str | Path | None
     if not 0 < start_lr < end_lr or steps < 5:
         raise ConfigError(f"lr-find needs 0 < start_lr < end_lr and at least 5 steps, got {start_lr:g}, "
                           f"{end_lr:g}, {steps}")
+    if out is not None:
+        check_writable(out)
     if not isinstance(config, Config):
         config = load_config(config, overrides)
     progress = progress or Progress()
     try:
         lrs, losses = _range_test(config, np.geomspace(start_lr, end_lr, steps).tolist(), progress)
+    except KeyboardInterrupt:
+        progress.end()
+        raise Interrupted(f"interrupted; nothing written (the chart comes when the sweep ends or the loss "
+                          f"diverges). Run lr-find again, with fewer --steps (this one had {steps}) or a lower "
+                          f"--end-lr (this one {end_lr:g}) for a shorter sweep") from None
     finally:
         flush_denormal_all_threads(False)  # training set it (device.configure); leave the process as found
     smoothed = smooth(losses)

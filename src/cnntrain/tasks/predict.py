@@ -15,19 +15,20 @@ from pathlib import Path
 import torch
 
 from cnntrain.data.files import image_files, load_images, stack
-from cnntrain.errors import CnntrainError
+from cnntrain.errors import CnntrainError, DataError, SomeUnreadable
 from cnntrain.run.trained import load_for_inference
 
 
 @dataclass
 class ImagePrediction:
     path: str
-    predictions: list[tuple[str, float]]  # (class, probability), most likely first
+    predictions: list[tuple[str, float]]  # (class, probability), most likely first; [] when unreadable
+    error: str | None = None  # why the file could not be read
 
     def as_dict(self) -> dict:
-        """The `predict --json` form; its keys are an interface."""
-        return {"path": self.path,
-                "predictions": [{"class": c, "probability": p} for c, p in self.predictions]}
+        """The `predict --json` form; its keys are an interface (`error` only for an unreadable file)."""
+        entry = {"path": self.path, "predictions": [{"class": c, "probability": p} for c, p in self.predictions]}
+        return entry | ({"error": self.error} if self.error else {})
 
 
 def predict(checkpoint: str | Path, inputs: list[str | Path], *, top_k: int = 5,
@@ -38,8 +39,27 @@ def predict(checkpoint: str | Path, inputs: list[str | Path], *, top_k: int = 5,
         raise CnntrainError(f"--top-k must be at least 1, got {top_k}")
     files = image_files(inputs)
     trained = load_for_inference(checkpoint, overrides)
-    x = stack(load_images(files, trained.preprocessing()), files)  # (N, C, H, W) uint8
+    unreadable: dict = {}
+    arrays = load_images(files, trained.preprocessing(), unreadable)
+    if not arrays:
+        raise DataError(next(iter(unreadable.values())) if len(files) == 1 else unreadable_message(unreadable, files))
+    readable = [f for f in files if f not in unreadable]
+    x = stack(arrays, readable)  # (N, C, H, W) uint8
     probs = torch.as_tensor(trained.logits(x)).softmax(1)  # (N, classes); an OnnxModel gives numpy
     top = probs.topk(min(top_k, len(trained.classes)), dim=1)
-    return [ImagePrediction(str(f), [(trained.classes[i], p) for p, i in zip(values, indices)])
-            for f, values, indices in zip(files, top.values.tolist(), top.indices.tolist())]
+    answers = {f: [(trained.classes[i], p) for p, i in zip(values, indices)]
+               for f, values, indices in zip(readable, top.values.tolist(), top.indices.tolist())}
+    return [ImagePrediction(str(f), answers.get(f, []), unreadable.get(f)) for f in files]
+
+
+def unreadable_message(unreadable: dict, files: list) -> str:
+    """One line naming the files that could not be read, each with why."""
+    reasons = "; ".join(unreadable.values())
+    return f"{len(unreadable)} of {len(files)} files could not be read, so they have no answer: {reasons}"
+
+
+def check_all_read(results: list[ImagePrediction]) -> None:
+    """After the answers are shown: SomeUnreadable (exit status 1) if any file had none."""
+    failed = {r.path: r.error for r in results if r.error}
+    if failed:
+        raise SomeUnreadable(unreadable_message(failed, results))

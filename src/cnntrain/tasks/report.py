@@ -46,12 +46,12 @@ def report(run: str | Path) -> ReportResult:
 
 
 def _run_dir(path: Path) -> RunDir:
-    if path.is_file():
-        return run_dir_of_checkpoint(path)
-    run = RunDir(path)
-    if not path.is_dir() or not (run.config.is_file() or run.metrics.is_file() or run.last.is_file()):
+    """The run directory, or of a checkpoint inside one (RUN/checkpoints/*.pt); anything else is refused."""
+    is_checkpoint = path.is_file() and path.resolve().parent.name == "checkpoints"
+    run = run_dir_of_checkpoint(path) if is_checkpoint else RunDir(path)
+    if not run.path.is_dir() or not (run.config.is_file() or run.metrics.is_file() or run.last.is_file()):
         raise CnntrainError(f"{path}: not a run directory (no config.yaml, metrics.jsonl or checkpoints/last.pt); "
-                            "pass a folder written by `cnntrain train`, e.g. runs/cnn/1")
+                            "pass a folder written by `cnntrain train` (or a checkpoint in it), e.g. runs/cnn/1")
     return run
 
 

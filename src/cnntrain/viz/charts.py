@@ -124,7 +124,10 @@ def _finish_panel(ax, title: str, xlabel: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    lines = [line.get_xdata() for line in ax.get_lines() if len(line.get_xdata())]
+    if lines:  # half an epoch either side: one epoch is "1", not 0.945 ... 1.050
+        ax.set_xlim(min(map(min, lines)) - 0.5, max(map(max, lines)) + 0.5)
     ax.grid(alpha=0.3)
     if ax.get_lines():
         ax.legend(fontsize=8)
@@ -147,6 +150,25 @@ def line_plot_image(signal: np.ndarray) -> np.ndarray:
 
 
 
+def values_bar_image(values: np.ndarray, *, title: str, xlabel: str) -> np.ndarray:
+    """A layer output holding one number per channel or feature ([F], or [C, 1, 1] after a global pool)
+    as bars on one value axis: drawn as tiles, each 1x1 tile would be scaled against itself and look blank."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    fig = _new_figure((min(12.0, 4 + 0.12 * len(values)), 3.4))
+    ax = fig.add_subplot()
+    colors = np.where(values < 0, "#2166ac", "#b2182b")  # the grids' diverging colours: blue < 0 < red
+    ax.bar(np.arange(len(values)), values, color=colors, width=0.8)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlim(-0.6, len(values) - 0.4)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("value")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _render(fig)
+
+
 # --- training curves (curves.png) -----------------------------------------------------------
 
 TRAIN_COLOR, VAL_COLOR, LR_COLOR, BEST_COLOR = "C0", "C1", "C2", "C3"
@@ -165,8 +187,13 @@ def curves_image(records: list[dict], *, best_epoch: int | None = None, title: s
         ax.set_ylabel(label)
     ax_lr.plot(epochs, _series(records, "lr", 1), marker=marker, color=LR_COLOR, label="learning rate")
     ax_lr.set_ylabel("learning rate")
-    if _spans_decades(_series(records, "lr", 1)):
+    lrs = [v for v in _series(records, "lr", 1) if math.isfinite(v)]
+    if _spans_decades(lrs):
         ax_lr.set_yscale("log")
+    else:  # a constant lr would get ticks like "+1e-3" over 0.00000...: show the value itself
+        ax_lr.ticklabel_format(axis="y", style="plain", useOffset=False)
+        if lrs and max(lrs) == min(lrs):
+            ax_lr.set_ylim(0, 2 * lrs[0] if lrs[0] > 0 else 1)
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy"), (ax_lr, "learning rate")):
         _finish_curve(ax, name, best_epoch)
     if title:
@@ -197,7 +224,10 @@ def _finish_curve(ax, name: str, best_epoch: int | None) -> None:
 
     ax.set_title(name)
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    lines = [line.get_xdata() for line in ax.get_lines() if len(line.get_xdata())]
+    if lines:  # half an epoch either side: one epoch is "1", not 0.945 ... 1.050
+        ax.set_xlim(min(map(min, lines)) - 0.5, max(map(max, lines)) + 0.5)
     ax.grid(alpha=0.3)
     if best_epoch:
         ax.axvline(best_epoch, color=BEST_COLOR, linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
@@ -220,7 +250,8 @@ def save_lr_find_plot(lrs: list[float], losses: list[float], smoothed: list[floa
         ax.plot([suggestion], [smoothed[at]], "o", color="C3", label=f"suggestion {suggestion:.2g} ({rule})")
     finite = [v for v in smoothed if np.isfinite(v)]
     if finite:  # the blow-up at the end would squash the interesting part flat
-        low, first = min(finite), finite[0]
+        # the lowest single step too, so its dips show whole below the smoothed curve
+        low, first = min(finite + [v for v in losses if np.isfinite(v)]), finite[0]
         ax.set_ylim(low - 0.1 * (first - low + 1e-3), max(first, low) + 0.5 * (first - low + 1e-3))
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")
