@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cnntrain.viz import annotate
 from cnntrain.viz.charts import agg_matplotlib, line_plot_image
 from cnntrain.viz.png import save_png
 
@@ -36,6 +37,8 @@ _STRIPE_MAX_W = 1024  # long 1D maps are subsampled to at most this many columns
 _MAX_SLICES = 8  # depth slices shown per 3D channel
 _FILTER_PX = 32  # a kernel's longer side is zoomed to about this many px
 _MAX_FILTERS = 64
+_NUMBERED_MAX_K = 5  # kernels up to 5x5 (at most 3 in-channels, 16 filters) get their weights written in
+_NUMBER_CELL_PX = 30  # ...in cells this wide
 _MAX_IN_CHANNELS = 8
 _INPUT_PX = 128  # small inputs are zoomed until their longer side is at least this
 
@@ -52,6 +55,12 @@ def feature_grid_image(
     `scale="layer"` uses one range for the layer (shows which channels are strong). Signed
     outputs get a diverging colormap centred on zero, non-negative ones a sequential one.
     """
+    _, _, tiles = _grid_tiles(maps, scale, max_channels)
+    return _mosaic(tiles, _grid_cols(*tiles.shape[:3]), _TILE_SEP)
+
+
+def _grid_tiles(maps: np.ndarray, scale: str, max_channels: int) -> tuple[np.ndarray, bool, np.ndarray]:
+    """(the channels shown, whether they are signed, their RGB tiles)."""
     x = _finite(np.asarray(maps, dtype=np.float32))
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"expected feature maps [C, L], [C, H, W] or [C, D, H, W], got {x.shape}")
@@ -61,15 +70,39 @@ def feature_grid_image(
     signed = _is_signed(x)
     axes = tuple(range(1, x.ndim)) if scale == "channel" else None
     t = _normalize(x, axes, signed)
-    tiles = _map_tiles(t, DIVERGING_CMAP if signed else SEQUENTIAL_CMAP)
-    return _mosaic(tiles, _grid_cols(*tiles.shape[:3]), _TILE_SEP)
+    return x, signed, _map_tiles(t, DIVERGING_CMAP if signed else SEQUENTIAL_CMAP)
+
+
+def labelled_feature_grid(maps: np.ndarray, *, scale: str = "channel", max_channels: int = 64,
+                          names: list[str] | None = None) -> np.ndarray:
+    """`feature_grid_image` for a reader without the code: each tile captioned with its channel number, an
+    orange frame round a channel of one value, and a colour key saying what the colours are and why."""
+    x, signed, tiles = _grid_tiles(maps, scale, max_channels)
+    flat = [bool(np.ptp(channel) == 0) for channel in x]
+    captions = [f"{i} {names[i]}" if names and i < len(names) else str(i) for i in range(len(x))]
+    grid = annotate.captioned_mosaic(tiles, _grid_cols(*tiles.shape[:3]), _TILE_SEP, captions, flat, _SEP_GRAY)
+    notes = [annotate.SIGNED_NOTE if signed else annotate.POSITIVE_NOTE,
+             "tiles are numbered by channel; " + ("each is scaled to its own range" if scale == "channel"
+                                                  else "one scale for the whole layer"),
+             "orange frame: a channel with one value everywhere" if any(flat) else "",
+             f"the first {len(x)} of {len(maps)} channels" if len(maps) > len(x) else ""]
+    if scale == "layer":
+        m = float(np.abs(x).max())
+        low, high = (annotate.value_text(-m), annotate.value_text(m)) if signed else (
+            annotate.value_text(float(x.min())), annotate.value_text(float(x.max())))
+    else:
+        low, high = ("-largest", "+largest") if signed else ("lowest", "highest")
+    return annotate.with_key(grid, colormap_table(DIVERGING_CMAP if signed else SEQUENTIAL_CMAP), low, high, notes,
+                             middle="0" if signed else None)
 
 
 def save_feature_grid(
-    maps: np.ndarray, path: str | os.PathLike, *, scale: str = "channel", title: str | None = None
+    maps: np.ndarray, path: str | os.PathLike, *, scale: str = "channel", title: str | None = None,
+    names: list[str] | None = None,
 ) -> Path:
-    """Write `feature_grid_image(maps)` as a PNG, with an optional title band above it."""
-    return save_png(_titled(feature_grid_image(maps, scale=scale), title), path)
+    """Write `labelled_feature_grid(maps)` as a PNG, with an optional title band above it; `names`
+    caption the channels of a layer of named kernels (sobel_x ...)."""
+    return save_png(_titled(labelled_feature_grid(maps, scale=scale, names=names), title), path)
 
 
 def _map_tiles(t: np.ndarray, cmap: str) -> np.ndarray:
@@ -98,20 +131,54 @@ def filters_image(weight: np.ndarray, *, rgb: bool) -> np.ndarray:
     diverging colormap centred on zero; 1D kernels are stacked stripes, 3D kernels show their
     middle depth slice. Each filter is scaled by its own largest weight.
     """
+    _, tiles = _filter_tiles(weight, rgb)
+    return _mosaic(tiles, _grid_cols(*tiles.shape[:3]), _TILE_SEP)
+
+
+def _filter_tiles(weight: np.ndarray, rgb: bool, cell: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     w = _finite(np.asarray(weight, dtype=np.float32))
     if w.ndim not in (3, 4, 5):
         raise ValueError(f"expected conv weights with 3 to 5 dims, got {w.shape}")
     w = w[:_MAX_FILTERS]
     if rgb and w.ndim == 4 and w.shape[1] == 3:
-        tiles = _rgb_filter_tiles(w)
-    else:
-        tiles = _signed_filter_tiles(w)
-    return _mosaic(tiles, _grid_cols(*tiles.shape[:3]), _TILE_SEP)
+        return w, _rgb_filter_tiles(w)
+    return w, _signed_filter_tiles(w, cell)
 
 
-def save_filters(weight: np.ndarray, path: str | os.PathLike, *, rgb: bool) -> Path:
-    """Write `filters_image(weight, rgb=rgb)` as a PNG."""
-    return save_png(filters_image(weight, rgb=rgb), path)
+def labelled_filters(weight: np.ndarray, *, rgb: bool, names: list[str] | None = None) -> np.ndarray:
+    """`filters_image` captioned with each filter's number or name (e.g. sobel_x), with its weights written
+    in when the filters are small enough to read, a frame round a filter of one value, and a colour key."""
+    w = np.asarray(weight)
+    small = (w.ndim == 4 and max(w.shape[2:]) <= _NUMBERED_MAX_K and min(w.shape[1], _MAX_IN_CHANNELS) <= 3
+             and len(w) <= 16 and not (rgb and w.shape[1] == 3))
+    w, tiles = _filter_tiles(weight, rgb, _NUMBER_CELL_PX if small else None)
+    if small:
+        tiles = _numbered(tiles, w[:, :_MAX_IN_CHANNELS])
+    captions = [names[i] if names and i < len(names) else str(i) for i in range(len(w))]
+    flat = [bool(np.ptp(f) == 0) for f in w]
+    grid = annotate.captioned_mosaic(tiles, _grid_cols(*tiles.shape[:3]), _TILE_SEP, captions, flat, _SEP_GRAY)
+    if rgb and w.ndim == 4 and w.shape[1] == 3:
+        return annotate.with_key(grid, colormap_table("gray"), "lowest", "highest",
+                                 ["colour patches: each filter's weights on the red, green and blue inputs, "
+                                  "scaled from its lowest to its highest weight"])
+    notes = [annotate.SIGNED_NOTE, "each filter is scaled to its own largest |weight|; side by side: its first "
+             f"{min(w.shape[1], _MAX_IN_CHANNELS)} of {w.shape[1]} input channels",
+             "orange frame: a filter with one value everywhere" if any(flat) else ""]
+    return annotate.with_key(grid, colormap_table(DIVERGING_CMAP), "-largest", "+largest", notes, middle="0")
+
+
+def _numbered(tiles: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Filters w [out, in, kh, kw] written into their tiles, whose in-channels sit side by side."""
+    out, kw, cell = tiles.copy(), w.shape[3], _NUMBER_CELL_PX
+    for c in range(w.shape[1]):
+        left = c * (kw * cell + _INNER_SEP)
+        out[:, :, left:left + kw * cell] = annotate.numbered(out[:, :, left:left + kw * cell], w[:, c], cell)
+    return out
+
+
+def save_filters(weight: np.ndarray, path: str | os.PathLike, *, rgb: bool, names: list[str] | None = None) -> Path:
+    """Write `labelled_filters(weight, rgb=rgb, names=names)` as a PNG."""
+    return save_png(labelled_filters(weight, rgb=rgb, names=names), path)
 
 
 def _rgb_filter_tiles(w: np.ndarray) -> np.ndarray:
@@ -123,7 +190,7 @@ def _rgb_filter_tiles(w: np.ndarray) -> np.ndarray:
     return np.round(_upscale(t, s, s) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def _signed_filter_tiles(w: np.ndarray) -> np.ndarray:
+def _signed_filter_tiles(w: np.ndarray, cell: int | None = None) -> np.ndarray:
     """[out, in, ...] -> [out, h, w, 3]: each filter's in-channels side by side, zero = white."""
     one_d = w.ndim == 3
     if w.ndim == 5:  # the middle depth slice carries the spatial pattern of a 3D kernel
@@ -133,7 +200,7 @@ def _signed_filter_tiles(w: np.ndarray) -> np.ndarray:
     w = w[:, :_MAX_IN_CHANNELS]
     m = np.abs(w).max(axis=(1, 2, 3), keepdims=True)
     t = 0.5 + 0.5 * w / np.where(m > 0, m, 1.0)
-    s = max(1, math.ceil(_FILTER_PX / max(w.shape[2:])))
+    s = cell or max(1, math.ceil(_FILTER_PX / max(w.shape[2:])))
     sy = max(s, _STRIPE_PX) if w.shape[2] == 1 else s  # keep 1-px-tall kernels visible
     patches = _colorize(_upscale(t, sy, s), DIVERGING_CMAP)
     cols = 1 if one_d else w.shape[1]  # 1D: in-channels stacked as stripes
