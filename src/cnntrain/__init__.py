@@ -16,8 +16,9 @@ import os
 
 # Before torch loads its OpenMP runtime, which reads this once: threads that finish their share of an op
 # sleep instead of spinning for the others. On a busy machine a spinning thread takes the core the thread
-# it waits for needs (a 2-thread step beside one busy neighbour ran 3x slower); sleeping keeps the
-# thread count, and so the weights, fixed (run/device.py: run_threads). OMP_WAIT_POLICY=active restores it.
+# it waits for needs (2 fixed threads trained 4-9x slower spinning on a loaded 2-core machine: README,
+# "A busy machine"); sleeping keeps that speed with the thread count, and so the weights, fixed
+# (run/device.py: run_threads). OMP_WAIT_POLICY=active brings the spinning back.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 __version__ = "0.1.0"
