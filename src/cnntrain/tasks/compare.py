@@ -37,6 +37,7 @@ from cnntrain.viz.charts import save_compare_plot
 
 DEFAULT_CONFIGS = ("mlp.yaml", "cnn.yaml")
 CENTERED = "data.placement=centered"
+BUILT_IN = ("shapes", "volumes", "signals")  # generated: data.train_size and val_size are the splits' sizes
 # Shifts as fractions of the image's shorter side: 0, 2, 4, 8, 12 pixels at 64x64.
 SHIFT_FRACTIONS = (0, 1 / 32, 1 / 16, 1 / 8, 3 / 16)
 
@@ -57,6 +58,9 @@ class ModelResult:
     val_acc: list = field(default_factory=list)  # per epoch, for the plot
     placement: str = "random"  # data.placement it trained and was tested with (shapes and volumes)
     dataset: str = ""
+    epochs: int = 0  # epochs trained
+    images: dict = field(default_factory=dict)  # split -> images in it; train and val only for built-in data
+    chance: float = 0.0  # the accuracy of guessing: 1 / classes
 
 
 @dataclass
@@ -187,8 +191,16 @@ def _one_model(path: Path, config: Config, run_dir: Path, shifts, data_cache: di
         images_per_sec=sum(r["images_per_sec"] for r in records) / max(1, len(records)),
         test_acc=shift_acc["0"] if "0" in shift_acc else _accuracy(trained, test_x, test_y), shift_acc=shift_acc,
         val_acc=[r["val_acc"] for r in records], placement=trained.config.data["placement"],
-        dataset=trained.config.data["dataset"],
+        dataset=trained.config.data["dataset"], epochs=len(records), images=_split_sizes(trained.config, len(test_y)),
+        chance=1 / len(trained.classes),
     ), trained
+
+
+def _split_sizes(config: Config, test: int) -> dict:
+    """Images per split: the built-in datasets' sizes are settings; a folder's only its test split says here."""
+    data = config.data
+    sizes = {"train": data["train_size"], "val": data["val_size"]} if data["dataset"] in BUILT_IN else {}
+    return sizes | {"test": test}
 
 
 def _test_split(config: Config, cache: dict):

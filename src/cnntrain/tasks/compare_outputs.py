@@ -23,14 +23,44 @@ def shifted(x: torch.Tensor, pixels: int, seed: int) -> torch.Tensor:
     """Every image moved `pixels` in a direction seeded by (seed, pixels): the same for every model."""
     if not pixels:
         return x
-    generator = torch.Generator().manual_seed(seed * 1009 + int(pixels))
-    return shift_images(x, int(pixels), generator)
+    moved = shift_images(x, int(pixels), torch.Generator().manual_seed(seed * 1009 + int(pixels)))
+    # The same directions again, on ones, mark what the move uncovered: that strip takes pixels drawn at
+    # random from the image's own outermost ring, so a noisy background stays noisy (a flat fill would be a
+    # cue that moves with the object) and no piece of the object is copied in (as reflecting would).
+    covered = shift_images(torch.ones_like(x[:, :1], dtype=torch.float32), int(pixels),
+                           torch.Generator().manual_seed(seed * 1009 + int(pixels)), fill=0.0).bool()
+    edge = torch.zeros(x.shape[2:], dtype=torch.bool)
+    for axis in range(edge.dim()):
+        edge.index_fill_(axis, torch.tensor([0, edge.shape[axis] - 1]), True)
+    ring = x[..., edge]  # (B, C, R)
+    draw = torch.randint(ring.shape[-1], (*x.shape[:2], edge.numel()),
+                         generator=torch.Generator().manual_seed(seed * 1013 + int(pixels)))
+    background = torch.gather(ring, 2, draw.to(x.device)).view(x.shape)
+    return torch.where(covered, moved, background)
 
 
 def protocol_text(models: list) -> str:
-    """How the models were trained and tested, in one sentence for compare.json and compare.html."""
+    """How the models were trained and tested, for compare.json and compare.html: the data, the epochs,
+    the images per split and the chance level."""
+    return _placement_text(models) + " " + _amounts_text(models)
+
+
+def _amounts_text(models: list) -> str:
+    if not models or not models[0].epochs:
+        return ""
+    epochs = sorted({m.epochs for m in models})
+    trained = f"{epochs[0]} epochs each" if len(epochs) == 1 else "epochs: " + ", ".join(
+        f"{m.name} {m.epochs}" for m in models)
+    sizes = models[0].images
+    split = ", ".join(f"{sizes[s]:,} {name}" for s, name in (("train", "training"), ("val", "validation"),
+                                                               ("test", "test")) if s in sizes)
+    return (f"{trained}; {split} images; chance level (guessing among {round(1 / models[0].chance)} classes) "
+            f"{models[0].chance:.1%}: a model near it has not learnt yet, whatever its other numbers.")
+
+
+def _placement_text(models: list) -> str:
     shift = ("then every test image is shifted by each amount in a seeded random direction (the same for "
-             "every model), the uncovered border filled with its background.")
+             "every model), the uncovered border filled with pixels drawn from the image's own edge, noise and all.")
     if not models or any(m.dataset not in PLACED for m in models):
         return "Trained and tested on the images as the dataset has them; " + shift
     if all(m.placement == "centered" for m in models):

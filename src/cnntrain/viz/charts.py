@@ -103,17 +103,27 @@ def save_compare_plot(models: list[dict], path: str | os.PathLike) -> Path:
         if shifts:
             xs, ys = zip(*shifts)
             ax_shift.plot(xs, 100 * np.asarray(ys), marker="o", **style)
-    _finish_panel(ax_epoch, "accuracy per epoch", "epoch")
-    _finish_panel(ax_shift, "accuracy vs shift (pixels)", "shift (pixels)")
-    fig.suptitle("model comparison")
+    _finish_panel(ax_epoch, "validation split: accuracy per epoch", "epoch")
+    _finish_panel(ax_shift, "test split: accuracy vs shift (pixels)", "shift (pixels)")
+    chance = max((m.get("chance") or 0 for m in models), default=0)
+    for ax in (ax_epoch, ax_shift) if chance else ():  # after the x range is set from the models' lines
+        ax.axhline(100 * chance, color="gray", linestyle="--", linewidth=1, label=f"chance ({chance:.0%})")
+        ax.legend(fontsize=8)
+    epochs = sorted({m.get("epochs") for m in models if m.get("epochs")})
+    sizes = (models[0].get("images") or {}) if models else {}
+    facts = [f"{epochs[0]} epochs" if len(epochs) == 1 else "", ", ".join(f"{n:,} {s}" for s, n in sizes.items())]
+    fig.suptitle("model comparison" + "".join(f"; {f}" for f in facts if f))
     fig.tight_layout()
     return save_png(_render(fig), path)
 
 
 def model_label(model: dict) -> str:
-    """`mlp (410,906 params)`: the legend names the price of each model beside its curve."""
+    """`mlp (410,906 params)`: the legend names the price of each model beside its curve, and a model near
+    chance is marked as not trained rather than judged."""
     params = model.get("params")
-    return f"{model['name']} ({params:,} params)" if isinstance(params, int) else model["name"]
+    label = f"{model['name']} ({params:,} params)" if isinstance(params, int) else model["name"]
+    chance, acc = model.get("chance") or 0, model.get("test_acc")
+    return label + (" - not trained" if chance and acc is not None and acc < 1.2 * chance else "")
 
 
 def _finish_panel(ax, title: str, xlabel: str) -> None:
