@@ -150,3 +150,48 @@ def test_compare_page_in_a_browser(compared, page):
             example["index"]:example["index"] + 1]).argmax())] for s in document["shifts"]]
         assert shown == predicted
     assert len(list((out / "shifted").glob("shift_*.png"))) == len(document["shifts"])
+
+
+def test_compare_slider_moves_the_image_and_every_model_answers_live(compared, page, tmp_path):
+    """The slider (a range input: arrow keys, or dragged) moves the example pixel by pixel; each model's
+    probabilities in the page equal PyTorch's on the same moved image, filled with its background."""
+    import torch
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    from cnntrain.data.augment import border_median, translate
+    from cnntrain.run.trained import load_trained
+    from cnntrain.tasks.compare import _test_split
+
+    out, _ = compared
+    document = json.loads((out / "compare.json").read_text())
+    trained = {m["name"]: load_trained(Path(m["run_dir"]) / "checkpoints" / "best.pt") for m in document["models"]}
+    first = next(iter(trained.values()))
+    x, _ = _test_split(first.config, {})
+    image = x[document["example"]["index"]][None]  # (1, C, H, W) uint8
+    page.open(out / "compare.html")
+    driver = page.driver
+    slider = driver.find_element("id", "shift-slider")
+    assert slider.get_attribute("type") == "range"
+
+    def check(shift: int):
+        assert driver.find_element("id", "move").get_attribute("data-shift") == str(shift)
+        offsets = torch.tensor([[0] * (image.dim() - 3) + [shift]])
+        moved = translate(image, offsets, fill=border_median(image))
+        for name, model in trained.items():
+            cell = driver.find_element("css selector", f'#live-table tr[data-model="{name}"] td')
+            probs = json.loads(cell.get_attribute("data-probs"))
+            want = model.logits(moved).double().softmax(1)[0].numpy()
+            assert probs == pytest.approx(want.tolist(), rel=1e-4, abs=1e-7)
+            assert cell.get_attribute("data-class") == model.classes[int(want.argmax())]
+
+    check(0)
+    slider.send_keys(Keys.ARROW_RIGHT * 3)
+    check(3)
+    slider.send_keys(Keys.ARROW_LEFT * 5)
+    check(-2)
+    ActionChains(driver).drag_and_drop_by_offset(slider, slider.size["width"] // 2, 0).perform()
+    check(int(slider.get_attribute("max")))
+    driver.execute_script("arguments[0].scrollIntoView()", driver.find_element("id", "move"))
+    driver.save_screenshot(str(tmp_path / "slider.png"))
+    assert page.console_errors() == [] and page.network_urls() == []

@@ -63,6 +63,7 @@ def test_cli_writes_the_page_and_says_its_size(small, tmp_path, cli):
     assert [c["name"] for c in data["why"]] == ["conv1", "conv2"]
     assert data["why"][1]["dense"] == f"{(4 * 6 * 6) * (5 * 4 * 4):,}" and data["why"][1]["conv"] == f"{5 * 4 * 9:,}"
     assert len(data["prediction"]["top"]) == 3
+    assert "live input: draw, drop an image or pick a test sample" in out and data["live"]["program"]
 
 
 def test_layers_choose_what_is_up_close(small, tmp_path, cli):

@@ -124,6 +124,8 @@ def _click(driver, layer, channel: int, y: int, x: int, depth: int | None = None
         driver.execute_script("const s = document.getElementById('depth'); s.value = arguments[0];"
                               "s.dispatchEvent(new Event('input'));", depth)
     canvas = driver.find_element(By.ID, "fmap")
+    # an action's offset counts from the centre of the element's visible part: show all of it
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
     sx, sy = float(canvas.get_attribute("data-sx")), float(canvas.get_attribute("data-sy"))
     width, height = canvas.size["width"], canvas.size["height"]
     ActionChains(driver).move_to_element_with_offset(

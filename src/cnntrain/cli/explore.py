@@ -51,3 +51,5 @@ def _done(result) -> None:
         name, probability = result.prediction
         out.print(f"prediction: {escape(name)} ({probability:.1%})")
     out.print(f"input normalization: {escape(result.normalization)}")
+    out.print("live input: draw, drop an image or pick a test sample in the page" if not result.not_live
+              else f"live input: off ({escape(result.not_live)})")

@@ -32,8 +32,10 @@ from cnntrain.model.summary import summarize
 from cnntrain.run.rundir import RunDir, new_run_dir
 from cnntrain.run.train import train
 from cnntrain.run.trained import load_trained
+from cnntrain.tasks.compare_live import live_shift
 from cnntrain.tasks.compare_outputs import protocol_text, shift_example, shifted, write_compare_page
 from cnntrain.viz.charts import save_compare_plot
+from cnntrain.viz.explore_page import float_b64
 
 DEFAULT_CONFIGS = ("mlp.yaml", "cnn.yaml")
 CENTERED = "data.placement=centered"
@@ -128,7 +130,9 @@ def compare(configs: list[str | Path] | None = None, *, overrides=(), out: str |
     example = shift_example(out_dir, trained, [m.name for m in models], test_x, test_y, shifts,
                             trained[0].config.train["seed"])
     json_path, plot_path = _write(out_dir, models, shifts, example)
-    page = write_compare_page(out_dir, json.loads(json_path.read_text(encoding="utf-8")))
+    live = None if example is None else live_shift(trained, [m.name for m in models], test_x, example["index"],
+                                                    example["true"], float_b64)
+    page = write_compare_page(out_dir, json.loads(json_path.read_text(encoding="utf-8")), live)
     return CompareResult(out_dir, models, shifts, json_path, plot_path, page)
 
 

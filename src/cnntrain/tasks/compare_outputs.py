@@ -97,12 +97,14 @@ def shift_example(out_dir: Path, trained: list, names: list[str], x: torch.Tenso
     return {"index": index, "true": classes[int(y[index])], "chosen": chosen, "frames": frames}
 
 
-def write_compare_page(out_dir: Path, document: dict) -> Path:
+def write_compare_page(out_dir: Path, document: dict, live: dict | None = None) -> Path:
     """compare.html beside compare.json: its data, the plot, and links to each model's report.html.
 
     The page's data: models (compare.json's rows), shifts, protocol (a sentence), example {index, true,
-    chosen, frames [{shift, image, predictions {model: {class, prob, right}}}]} or null, plot (compare.png)
-    and reports {model: link to its report.html}; every link is relative to the page.
+    chosen, frames [{shift, image, predictions {model: {class, prob, right}}}]} or null, plot (compare.png),
+    reports {model: link to its report.html}, every link relative to the page; and live
+    (compare_live.live_shift) or null: the models as programs that live_net.js runs while the page's
+    slider moves the example.
     """
     reports = {}
     for model in document["models"]:
@@ -110,4 +112,4 @@ def write_compare_page(out_dir: Path, document: dict) -> Path:
         if page.is_file():
             reports[model["name"]] = Path(os.path.relpath(page, out_dir)).as_posix()
     return write_page(out_dir / "compare.html", "compare.html",
-                      data={**document, "plot": "compare.png", "reports": reports})
+                      data={**document, "plot": "compare.png", "reports": reports, "live": live})

@@ -24,6 +24,7 @@ from cnntrain.atomic import check_writable
 from cnntrain.errors import CnntrainError
 from cnntrain.model.capture import capture, select_layers
 from cnntrain.tasks import explore_layers as described
+from cnntrain.tasks.explore_live import live_data
 from cnntrain.tasks.featuremaps import load_subject
 from cnntrain.viz import explore_page as page
 from cnntrain.viz.page import write_page
@@ -43,6 +44,7 @@ class ExploreResult:
     up_close: list = field(default_factory=list)  # layer names shown up close
     left_out: list = field(default_factory=list)  # layers with maps that are not, for the size
     prediction: tuple | None = None  # (class, probability) of the top class
+    not_live: str = ""  # why the page cannot rerun the model on a new input; empty when it can
 
 
 @dataclass
@@ -80,6 +82,7 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
         "why": [{"name": c.name, "in_shape": list(c.input.shape), "out_shape": list(c.output.shape),
                  **described.dense_comparison(c.input.shape, c.output.shape, c.module.weight.numel())} for c in convs],
     }
+    data["live"] = live_data(subject, pixels, arrays, page.float_b64)
     out_dir = Path(out) if out is not None else _default_out(subject, Path(name))
     title = f"Explore {subject.config.name}: {name}"
     html = write_page(out_dir / "explore.html", "explore.html", title=title, data=data)
@@ -87,7 +90,8 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
     top = data["prediction"]["top"][0] if data["prediction"] else None
     return ExploreResult(html, html.stat().st_size, name, subject.normalization,
                          [n for n, _ in shown if n in up_close],
-                         [n for n, o in shown if o.ndim >= 2 and n not in up_close], tuple(top) if top else None)
+                         [n for n, o in shown if o.ndim >= 2 and n not in up_close], tuple(top) if top else None,
+                         data["live"]["why"])
 
 
 def _run(subject, pixels: np.ndarray) -> tuple[np.ndarray, list, list, dict]:

@@ -60,17 +60,17 @@ async function decodeSprite(sprite) {
   sprite.png = null;
 }
 
+// 0..255 -> one RGBA pixel as a little-endian 32-bit word: the colormap, and grey
+const PALETTE = Uint32Array.from(CMAP, ([r, g, b]) => (255 << 24 | b << 16 | g << 8 | r) >>> 0);
+const GREYS = Uint32Array.from({ length: 256 }, (_, v) => (255 << 24 | v << 16 | v << 8 | v) >>> 0);
+
 function tileImage(sprite, c, d, grey) {
   const t = c * sprite.d + d;
   const x0 = (t % sprite.cols) * sprite.w, y0 = Math.floor(t / sprite.cols) * sprite.h;
-  const image = new ImageData(sprite.w, sprite.h);
+  const image = new ImageData(sprite.w, sprite.h), words = new Uint32Array(image.data.buffer);
+  const colours = grey ? GREYS : PALETTE;
   for (let y = 0; y < sprite.h; y++) {
-    for (let x = 0; x < sprite.w; x++) {
-      const v = sprite.pix[(y0 + y) * sprite.sheetW + x0 + x];
-      const rgb = grey ? [v, v, v] : CMAP[v];
-      const o = 4 * (y * sprite.w + x);
-      image.data[o] = rgb[0]; image.data[o + 1] = rgb[1]; image.data[o + 2] = rgb[2]; image.data[o + 3] = 255;
-    }
+    for (let x = 0; x < sprite.w; x++) words[y * sprite.w + x] = colours[sprite.pix[(y0 + y) * sprite.sheetW + x0 + x]];
   }
   return image;
 }
@@ -82,10 +82,13 @@ function scaleFor(w, h, box) {
   return { sx: Math.min(s, 14), sy: Math.min(s, 14) };
 }
 
+const SCRATCH = document.createElement("canvas");
 // Draw channel c, slice d of a sprite onto a canvas, scaled; returns the scale used.
 function paint(canvas, sprite, c, d, box, grey = false) {
   const scale = scaleFor(sprite.w, sprite.h, box);
-  const off = el("canvas", { width: sprite.w, height: sprite.h });
+  const off = SCRATCH; // one canvas for every tile: live pages repaint every tile on each change
+  off.width = sprite.w;
+  off.height = sprite.h;
   off.getContext("2d").putImageData(tileImage(sprite, c, d, grey), 0, 0);
   canvas.width = Math.max(1, Math.round(sprite.w * scale.sx));
   canvas.height = Math.max(1, Math.round(sprite.h * scale.sy));
@@ -286,6 +289,7 @@ function start() {
     pick(first, 0, Math.floor(D / 2), Math.floor(H / 2), Math.floor(W / 2));
   }
   startLessons();
+  startLive();
   document.body.dataset.ready = "true";
 }
 

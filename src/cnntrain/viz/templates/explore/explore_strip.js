@@ -55,7 +55,7 @@ function predictionCard(prediction) {
     el("div", { class: "title", text: "prediction" }),
     el("div", { class: "type", text: prediction.named ? "softmax of the output" : "softmax (classes unnamed)" }));
   for (const [name, p] of prediction.top) {
-    node.append(el("div", { class: "bar", title: `${name}: ${pct(p)}` },
+    node.append(el("div", { class: "bar", title: `${name}: ${pct(p)}`, "data-class": name, "data-value": String(p) },
       el("span", { class: "label", text: name }),
       el("span", { class: "fill", style: `width:${Math.max(1, 60 * p)}px` }),
       el("span", { class: "num", text: pct(p, 1) })));
