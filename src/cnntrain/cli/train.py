@@ -23,12 +23,18 @@ def train(
     quiet: QuietOption = False,
     fast_dev_run: Annotated[bool, typer.Option("--fast-dev-run", help="Check everything on one batch in seconds "
                                                "(model, data, logging, checkpoints); keeps nothing.")] = False,
+    folds: Annotated[Optional[int], typer.Option("--folds", metavar="K", show_default=False,
+                                                 help="Stratified K-fold cross-validation over train+val: K runs in "
+                                                      "DIR/fold_<i>, the metric's mean ± std in DIR/summary.json.")]
+    = None,
 ) -> None:
     """Train a model on its config's data and write a run directory (metrics, checkpoints, TensorBoard)."""
     from cnntrain.cli import output as render
 
     if fast_dev_run:
         return _fast_dev_run(config, set_ or [], out=out, resume=resume, quiet=quiet)
+    if folds is not None:
+        return _train_folds(config, folds, set_ or [], out=out, resume=resume, quiet=quiet)
     from cnntrain.run.train import train as train_run
 
     result = train_run(config, overrides=set_ or [], out=out, resume=resume, progress=render.progress_for(quiet))
@@ -82,3 +88,29 @@ def fast_dev_run_done(result) -> None:
               soft_wrap=True)
     out.print("it wrote, then deleted: " + escape(", ".join(result.files)), soft_wrap=True)
     out.print("nothing was kept; train for real without --fast-dev-run")
+
+
+def _train_folds(config: Optional[Path], folds: int, sets: list, *, out: Optional[Path], resume: Optional[Path],
+                 quiet: bool) -> None:
+    from cnntrain.cli import output as render
+    from cnntrain.tasks.folds import train_folds
+
+    if config is None or resume is not None:
+        raise ConfigError("--folds starts a cross-validation from --config; to continue one, run the same command "
+                          "with the same --out: finished folds stay, a cut one resumes")
+    folds_done(train_folds(config, folds, overrides=sets, out=out, progress=render.progress_for(quiet)))
+
+
+def folds_done(result) -> None:
+    from cnntrain.cli.output import escape, out, shown_path
+
+    def show(value):
+        return "n/a" if value is None else f"{value:.2%}" if result.metric.endswith("acc") else f"{value:.4f}"
+
+    for fold in result.folds:
+        out.print(f"fold {fold.index}: {result.metric} {show(fold.value)} ({len(fold.held_out)} held out) in "
+                  f"{escape(shown_path(fold.run_dir))}", soft_wrap=True)
+    out.print(f"[bold green]{len(result.folds)}-fold cross-validation[/]: {result.metric} "
+              f"[bold]{show(result.mean)} ± {show(result.std)}[/] (mean ± std over the folds)")
+    out.print(f"wrote [bold]{escape(shown_path(result.out_dir / 'summary.json'))}[/] and "
+              f"[bold]{escape(shown_path(result.page))}[/]", soft_wrap=True)

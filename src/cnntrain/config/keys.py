@@ -74,6 +74,9 @@ DATA = {
                   "data's, e.g. [0.485, 0.456, 0.406] for ImageNet weights; null: the data's (or the weights')"),
     "std": Field(None, (list, NONE), "per-channel std on the 0-1 scale, given with data.mean"),
     "augment": Field({}, (dict,), "batch augmentation: shift (px), crop (padding), flip, rotation (deg)"),
+    "folds": Field(None, (int, NONE), "cross-validation: deal train+val into this many stratified folds "
+                   "(the test split untouched); `cnntrain train --folds K` trains every fold", minimum=2),
+    "fold": Field(0, (int,), "cross-validation: the fold (0-based) held out for validation", minimum=0),
     "sampler": Field("shuffle", (str,), "order of training images per epoch: shuffle (each image once) or "
                      "balanced (each class drawn equally often; minority images repeat)", ("shuffle", "balanced")),
 }
@@ -163,6 +166,7 @@ def validate_section(section: str, values: dict, source: str, lines: dict) -> di
         value = values.get(key, spec.default)
         resolved[key] = spec.check(_copy(value), where(key))
     if section == "data":
+        _check_fold(resolved, where)
         _check_image_size(resolved["image_size"], source)
         _check_statistics(resolved, where)
         _check_augment(resolved["augment"], source)
@@ -171,6 +175,13 @@ def validate_section(section: str, values: dict, source: str, lines: dict) -> di
         _check_plateau(resolved, source)
         _check_freeze(resolved["freeze"], where("freeze"))
     return resolved
+
+
+def _check_fold(data: dict, where) -> None:
+    if data["fold"] and (data["folds"] is None or data["fold"] >= data["folds"]):
+        folds = data["folds"]
+        raise ConfigError(f"{where('fold')}: fold {data['fold']} does not exist with data.folds={folds}; "
+                          "folds count from 0 to data.folds - 1")
 
 
 def _check_augment(augment: dict, source: str) -> None:

@@ -6,6 +6,7 @@ from typing import Callable
 
 import torch
 
+from cnntrain.data.crossval import fold_splits
 from cnntrain.data.splits import Splits
 from cnntrain.errors import DataError
 
@@ -49,6 +50,8 @@ def load_data(data: dict, seed: int) -> Splits:
         raise DataError(f"unknown data.dataset {name!r}; valid datasets: {valid}")
     splits = loader(data, seed)
     _check(splits)
+    if data.get("folds"):  # cross-validation: this fold's train and val, dealt from train+val
+        splits = fold_splits(splits, data["folds"], data.get("fold") or 0, seed)
     return splits
 
 
