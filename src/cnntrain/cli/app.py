@@ -29,6 +29,7 @@ from cnntrain.cli import (
     schema,
     summary,
     train,
+    tune,
 )
 from cnntrain.cli.lean import import_rich_help
 from cnntrain.cli.options import INSPECT, TRAIN
@@ -44,6 +45,7 @@ COMMANDS = {
     "compare": (compare.compare, TRAIN),
     "export": (export.export, TRAIN),
     "lr-find": (lr_find.lr_find, TRAIN),
+    "tune": (tune.tune, TRAIN),
     "report": (report.report, TRAIN),
     "summary": (summary.summary, INSPECT),
     "schema": (schema.schema, INSPECT),
