@@ -146,6 +146,7 @@ def run_worker(job: TuneJob, progress: TuneProgress | None = None, started: floa
             trial.set_user_attr("worker", lock.name)
             trial.set_user_attr("run", f"trials/{trial.number}")
             run_trial(study, trial, job, space, progress)
+            write_outputs(study, job)
             progress.update(trial_rows(study))
     finally:
         lock.release()

@@ -9,7 +9,9 @@ pruner), `seconds`, `run` (relative to DIR) and, for a failed trial, `reason`.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +91,18 @@ def importances(study: optuna.Study) -> dict:
 
 
 def write_outputs(study: optuna.Study, job) -> TuneResult:
+    """Under a lock on DIR/tune.lock: every worker writes after each trial it ends (its tell before the lock),
+    so whoever writes last has seen every trial told so far and the files are never left behind the study."""
     out = Path(job.out)
+    fd = os.open(out / "tune.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _write_outputs(study, job, out)
+    finally:
+        os.close(fd)
+
+
+def _write_outputs(study: optuna.Study, job, out: Path) -> TuneResult:
     rows = trial_rows(study)
     best = _best(study)
     result = TuneResult(out, job.study, job.metric, best.value if best else None, best.params if best else None,

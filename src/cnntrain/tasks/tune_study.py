@@ -45,8 +45,10 @@ def open_storage(url: str | None, out: Path):
     if not (scheme == "sqlite" or scheme.startswith("postgresql")):
         raise ConfigError(f"--storage {shown_url(url)}: not a database URL cnntrain knows; give sqlite:///FILE or "
                           "postgresql://USER:PASSWORD@HOST/DB, or leave it out for a journal file in --out")
+    # the driver the postgresql extra installs, whatever SQLAlchemy's default for the plain scheme
+    engine_url = "postgresql+psycopg://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        return optuna.storages.RDBStorage(engine_url, engine_kwargs={"pool_pre_ping": True})
     except Exception as error:  # sqlalchemy and the driver raise their own kinds; all mean the same here
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()
         raise ConfigError(f"--storage {shown_url(url)}: cannot reach the database "
