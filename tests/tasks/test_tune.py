@@ -196,3 +196,18 @@ def test_a_pruned_trial_stops_and_keeps_its_run(files, tmp_path):
     assert json.loads((run / "trial.json").read_text())["state"] == "pruned"
     assert (run / "checkpoints" / "last.pt").is_file() and not (run / "summary.json").exists()
     assert '"finished":true' in (run / "report.html").read_text()  # a final page: it no longer reloads
+
+
+def test_with_folds_a_trial_scores_the_k_fold_mean(cli, files, tmp_path):
+    config, space = files
+    out = tmp_path / "t"
+    code, _, err = cli("tune", "--config", config, "--space", space, "--trials", "1", "--folds", "2",
+                       "--pruner", "none", "--out", out, "--set", "train.epochs=1")
+    assert code == 0, err
+    document = json.loads((out / "tune.json").read_text())
+    (trial,) = document["trials"]
+    folds = json.loads((out / "trials" / "0" / "summary.json").read_text())
+    assert trial["value"] == pytest.approx(folds["mean"]) and len(folds["folds"]) == 2
+    assert trial["epochs"] == 2  # one per fold, each reported to the pruner
+    assert (out / "trials" / "0" / "fold_1" / "report.html").is_file()
+    assert document["folds"] == 2

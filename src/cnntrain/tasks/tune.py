@@ -16,6 +16,7 @@ the same storage and study joins in (tune_study.py: storage, liveness of workers
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -57,6 +58,7 @@ class TuneJob:
     folds: int | None
     overrides: tuple[str, ...]
     epochs: int  # per run, for the pruner's steps across folds
+    seed: int | None = None  # the sampler's (TPE): None draws afresh; worker i of several takes seed + i
 
 
 class TuneProgress:
@@ -67,10 +69,13 @@ class TuneProgress:
 
 def tune(config, space, *, trials: int = 20, timeout: float | None = None, metric: str = "val_acc",
          pruner: str = "median", storage: str | None = None, study: str | None = None, workers: int = 1,
-         folds: int | None = None, overrides=(), out=None, progress: TuneProgress | None = None) -> TuneResult:
-    """Run (or continue) a study; write DIR/tune.json, best.yaml and tune.html. Checks everything first."""
+         folds: int | None = None, overrides=(), out=None, progress: TuneProgress | None = None,
+         seed: int | None = None) -> TuneResult:
+    """Run (or continue) a study; write DIR/tune.json, best.yaml and tune.html. Checks everything first.
+    `seed` seeds the sampler, for comparisons (scripts/bench_tune.py); the CLI leaves it None."""
     progress = progress or TuneProgress()
     job = _job(config, space, trials, timeout, metric, pruner, storage, study, workers, folds, overrides, out)
+    job = dataclasses.replace(job, seed=seed)
     started = time.monotonic()
     try:
         if workers == 1:
@@ -115,9 +120,10 @@ def _pruner(job: TuneJob):
     return optuna.pruners.NopPruner()
 
 
-def _load(job: TuneJob) -> optuna.Study:
+def _load(job: TuneJob, worker: int = 0) -> optuna.Study:
+    sampler = optuna.samplers.TPESampler(seed=None if job.seed is None else job.seed + worker)
     return optuna.load_study(study_name=job.study, storage=open_storage(job.storage, Path(job.out)),
-                             pruner=_pruner(job))
+                             pruner=_pruner(job), sampler=sampler)
 
 
 def _interrupted(job: TuneJob) -> Interrupted:
@@ -129,11 +135,12 @@ def _interrupted(job: TuneJob) -> Interrupted:
 # --- one worker: ask, train, tell, until the study has its trials ---------------------------------
 
 
-def run_worker(job: TuneJob, progress: TuneProgress | None = None, started: float | None = None) -> None:
+def run_worker(job: TuneJob, progress: TuneProgress | None = None, started: float | None = None,
+               worker: int = 0) -> None:
     progress = progress or TuneProgress()
     started = time.monotonic() if started is None else started
     out = Path(job.out)
-    study = _load(job)
+    study = _load(job, worker)
     space = load_space(job.space)
     lock = WorkerLock(out)
     try:
@@ -228,7 +235,7 @@ def _run_workers(job: TuneJob, workers: int, progress: TuneProgress) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch threads or locks copied
     with _environment(OMP_NUM_THREADS=str(max(1, cores // workers))):  # read once, when torch loads
-        processes = [context.Process(target=worker_main, args=(job,), name=f"cnntrain-tune-{i}")
+        processes = [context.Process(target=worker_main, args=(job, i), name=f"cnntrain-tune-{i}")
                      for i in range(workers)]
         for process in processes:
             process.start()
@@ -260,10 +267,10 @@ def _stop(processes) -> None:
         process.join()
 
 
-def worker_main(job: TuneJob) -> None:
+def worker_main(job: TuneJob, worker: int) -> None:
     """A worker process's entry: its trials' errors are the trials'; its own end it as cnntrain does."""
     try:
-        run_worker(job)
+        run_worker(job, worker=worker)
     except Interrupted:
         sys.exit(130)
     except KeyboardInterrupt:
