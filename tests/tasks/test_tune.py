@@ -181,8 +181,8 @@ def test_a_trial_that_cannot_train_fails_and_the_study_goes_on(cli, files, tmp_p
 def test_a_pruned_trial_stops_and_keeps_its_run(files, tmp_path):
     import optuna
 
-    from cnntrain.tasks.tune import TuneJob, TuneProgress, run_trial
     from cnntrain.tasks.tune_space import load_space
+    from cnntrain.tasks.tune_worker import TuneJob, TuneProgress, run_trial
 
     config, space = files
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.5))
