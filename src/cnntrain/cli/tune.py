@@ -34,9 +34,9 @@ def tune(
     metric: Annotated[Metric, typer.Option("--metric", help="What a trial scores: its best epoch's.")] = Metric.val_acc,
     pruner: Annotated[Pruner, typer.Option("--pruner", help="Stop unpromising trials after an epoch.")] = Pruner.median,
     storage: Annotated[Optional[str], typer.Option("--storage", help="sqlite:///FILE or postgresql://... for a "
-                                                   "study several machines share [default: a journal file in "
-                                                   "--out].", show_default=False)] = None,
-    study: Annotated[Optional[str], typer.Option("--study", help="Study name [default: the config's name].",
+                                                   "study several machines share (default: a journal file in "
+                                                   "--out).", show_default=False)] = None,
+    study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: the config's name).",
                                                  show_default=False)] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes here, each with its share of "
                                          "the CPU threads.")] = 1,
