@@ -134,6 +134,10 @@ class Session:
                 log.close()
             self.progress.end()
             raise self._stopped(error) from None
+        except BaseException:  # anything else: a Progress that stops the run (tune's pruner), or a bug
+            if log is not None:
+                log.close()  # TensorBoard's writer thread would outlive the run
+            raise
         return TrainResult(run.path, summary, stopped_early)
 
     def _stopped(self, error: BaseException) -> CnntrainError:
