@@ -57,7 +57,8 @@ class TuneProgress:
 
 def pruner_of(job: TuneJob):
     if job.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5)  # epochs count from 1: any epoch may prune
+        # Not on epoch 1 alone: its accuracy says little of where a run ends (scripts/bench_tune.py, README)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if job.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=job.epochs * (job.folds or 1))
     return optuna.pruners.NopPruner()
