@@ -65,9 +65,9 @@ def test_train_folds_writes_k_runs_and_their_mean(cli, tiny_config, tmp_path, on
 
 
 def test_folds_page_in_chromium(page, tmp_path):
-    from cnntrain.viz.folds_page import write_folds_page
+    from cnntrain.viz.page import write_page
 
-    path = write_folds_page(tmp_path / "folds.html", {
+    path = write_page(tmp_path / "folds.html", "folds.html", data={
         "metric": "val_acc", "mean": 0.5, "std": 0.1, "k": 2, "folds": [0.4, 0.6], "runs": ["fold_0", "fold_1"],
         "held_out": [5, 5], "reports": {"fold_0": "fold_0/report.html"}, "out_dir": "<b>cv</b>"})
     page.open(path)

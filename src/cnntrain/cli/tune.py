@@ -25,26 +25,34 @@ class Pruner(str, Enum):
 
 def tune(
     config: ConfigOption,
-    space: Annotated[Path, typer.Option("--space", help="YAML: dotted config keys to ranges, e.g. "
-                                        "`train.lr: {float: [1e-4, 1e-1], log: true}`.", show_default=False)],
-    trials: Annotated[int, typer.Option("--trials", "-n", help="Trials in the study, all workers and "
-                                        "machines together.")] = 20,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Start no trial after this many seconds.",
-                                                     show_default=False)] = None,
-    metric: Annotated[Metric, typer.Option("--metric", help="What a trial scores: its best epoch's.")] = Metric.val_acc,
-    pruner: Annotated[Pruner, typer.Option("--pruner", help="Stop unpromising trials after an epoch.")] = Pruner.median,
-    storage: Annotated[Optional[str], typer.Option("--storage", help="sqlite:///FILE or postgresql://... for a "
-                                                   "study several machines share (default: a journal file in "
-                                                   "--out).", show_default=False)] = None,
-    study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: the config's name).",
-                                                 show_default=False)] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes here, each with its share of "
-                                         "the CPU threads.")] = 1,
-    folds: Annotated[Optional[int], typer.Option("--folds", help="Score each trial by K-fold cross-validation "
-                                                 "(the mean).", show_default=False)] = None,
+    space: Annotated[Path, typer.Option(
+        "--space", metavar="SPACE.yaml", show_default=False,
+        help="YAML: dotted config keys to ranges, e.g. `train.lr: {float: [1e-4, 1e-1], log: true}`.")],
+    trials: Annotated[int, typer.Option(
+        "--trials", "-n", metavar="N", help="Trials in the study, all workers and machines together.")] = 20,
+    timeout: Annotated[Optional[float], typer.Option(
+        "--timeout", metavar="S", show_default=False, help="Start no trial after this many seconds.")] = None,
+    metric: Annotated[Metric, typer.Option(
+        "--metric", metavar="METRIC", help="What a trial scores, its best epoch's: val_acc or val_loss.")
+    ] = Metric.val_acc,
+    pruner: Annotated[Pruner, typer.Option(
+        "--pruner", metavar="PRUNER", help="Stop unpromising trials after an epoch: median, hyperband or none.")
+    ] = Pruner.median,
+    storage: Annotated[Optional[str], typer.Option(
+        "--storage", metavar="URL", show_default=False,
+        help="sqlite:///FILE or postgresql://... for a study several machines share (default: a journal file in "
+             "--out).")] = None,
+    study: Annotated[Optional[str], typer.Option(
+        "--study", metavar="NAME", show_default=False, help="Study name (default: the config's name).")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", "-j", metavar="K", help="Worker processes here, each with its share of the CPU threads.")] = 1,
+    folds: Annotated[Optional[int], typer.Option(
+        "--folds", metavar="K", show_default=False, help="Score each trial by K-fold cross-validation (the mean).")]
+    = None,
     set_: SetOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for trials/, tune.json, best.yaml, "
-                                                "tune.html (default: runs/tune/<study>).", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", metavar="DIR", show_default=False,
+        help="Folder for trials/, tune.json, best.yaml, tune.html (default: runs/tune/<study>).")] = None,
 ) -> None:
     """Search settings with Optuna: each trial an ordinary run in DIR/trials/<n>, unpromising ones pruned.
 

@@ -33,7 +33,7 @@ from cnntrain.errors import ConfigError
 from cnntrain.run.progress import Progress
 from cnntrain.run.rundir import RunDir, new_run_dir
 from cnntrain.run.train import train
-from cnntrain.viz.folds_page import write_folds_page
+from cnntrain.viz.page import write_page
 
 SUMMARY = "summary.json"
 PAGE = "folds.html"
@@ -129,5 +129,5 @@ def _finish(out_dir: Path, metric: str, folds: list[Fold]) -> FoldsResult:
     result = FoldsResult(out_dir, metric, folds, mean, std, page)
     atomic_write_text(out_dir / SUMMARY, json.dumps(result.as_dict(), indent=2) + "\n")
     reports = {f.run_dir.name: f"{f.run_dir.name}/report.html" for f in folds if (f.run_dir / "report.html").is_file()}
-    write_folds_page(page, {**result.as_dict(), "reports": reports, "out_dir": str(out_dir)})
+    write_page(page, "folds.html", data={**result.as_dict(), "reports": reports, "out_dir": str(out_dir)})
     return result

@@ -25,7 +25,7 @@ from cnntrain.config.loader import load_config
 from cnntrain.run.report import write_report
 from cnntrain.run.rundir import RunDir
 from cnntrain.tasks.tune_space import setting
-from cnntrain.viz.tune_page import write_tune_page
+from cnntrain.viz.page import write_page
 
 TRIAL_FILE = "trial.json"
 
@@ -114,7 +114,7 @@ def _write_outputs(study: optuna.Study, job, out: Path) -> TuneResult:
     atomic_write_text(result.json_path, json.dumps(document, indent=2) + "\n")
     if best is not None:
         result.best_yaml = _write_best_yaml(out / "best.yaml", job, best)
-    write_tune_page(result.page, {**document, "reports": _reports(out, rows)})
+    write_page(result.page, "tune.html", data={**document, "reports": _reports(out, rows)})
     return result
 
 
