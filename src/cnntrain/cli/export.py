@@ -27,8 +27,9 @@ def export(
                        ] = ExportFormat.onnx,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The file to write (default: <run dir>/"
                                                 "export/model.onnx, .ts or .pt2).", show_default=False)] = None,
-    input_dtype: Annotated[InputDtype, typer.Option("--input-dtype", help="What the file takes: pixels 0-255 as "
-                                                    "uint8 or as float32.")] = InputDtype.uint8,
+    input_dtype: Annotated[Optional[InputDtype], typer.Option(
+        "--input-dtype", help="What the file takes: pixels 0-255 as uint8 or as float32 (default uint8; "
+        "float32 for a model of float arrays).", show_default=False)] = None,
     json_: JsonOption = False,
 ) -> None:
     """Write the model as one file that takes raw pixels (normalization inside), verified against PyTorch.
@@ -39,7 +40,8 @@ def export(
     from cnntrain.cli import output as render
     from cnntrain.tasks.export import export as run_export
 
-    result = run_export(checkpoint, format=format_.value, out=out, input_dtype=input_dtype.value)
+    dtype = input_dtype.value if input_dtype else None  # None: the checkpoint's kind of data decides
+    result = run_export(checkpoint, format=format_.value, out=out, input_dtype=dtype)
     render.print_json(result.as_dict()) if json_ else export_done(result)
 
 
@@ -50,7 +52,8 @@ def export_done(result) -> None:
     shape = ", ".join(map(str, d["input_shape"]))
     out.print(f"[bold green]exported[/] {d['format']} in {d['seconds']:.1f}s: [bold]{escape(d['path'])}[/] "
               f"({human_bytes(d['bytes'])})", soft_wrap=True)
-    out.print(f"input: pixels 0-255 [N, {shape}] {d['input_dtype']}; outputs: logits, probabilities "
+    values = "pixels 0-255" if d["input_range"] == "0-255" else "values as the data holds them"
+    out.print(f"input: {values} [N, {shape}] {d['input_dtype']}; outputs: logits, probabilities "
               f"over {len(d['classes'])} classes", soft_wrap=True)
     ties = f" ({d['ties']} ties within noise)" if d["ties"] else ""
     out.print(f"verified on {d['samples']} {d['verified_on']} images against PyTorch: max abs logit difference "

@@ -47,11 +47,12 @@ class Field:
 
 
 NONE = type(None)
-DATASET_NAMES = ("shapes", "volumes", "signals", "imagefolder", "mnist", "fashion_mnist", "cifar10")
+DATASET_NAMES = ("shapes", "volumes", "signals", "imagefolder", "arrays", "mnist", "fashion_mnist", "cifar10")
 
 DATA = {
     "dataset": Field("shapes", (str,), "shapes, volumes, signals are built in", DATASET_NAMES),
-    "root": Field("data", (str,), "folder of an image folder or of torchvision's files"),
+    "root": Field("data", (str,), "folder of an image folder or of torchvision's files; for arrays: class "
+                  "folders of .npy/.nii(.gz), an .npz, a folder of x/y .npy files, or UCR/UEA .tsv/.ts tables"),
     "channels": Field(1, (int,), "input channels: 1 grayscale, 3 RGB", minimum=1),
     "image_size": Field(28, (int, list, NONE), "int for a square image; [L], [H, W] or [D, H, W]; "
                         "null keeps each image's own size (featuremaps)"),
@@ -73,7 +74,11 @@ DATA = {
     "mean": Field(None, (list, NONE), "per-channel mean on the 0-1 scale to standardise with instead of the "
                   "data's, e.g. [0.485, 0.456, 0.406] for ImageNet weights; null: the data's (or the weights')"),
     "std": Field(None, (list, NONE), "per-channel std on the 0-1 scale, given with data.mean"),
-    "augment": Field({}, (dict,), "batch augmentation: shift (px), crop (padding), flip, rotation (deg)"),
+    "resize": Field(None, (str, NONE), "arrays: how a sample of another size becomes data.image_size: "
+                    "interpolate, pad (keep the start), crop (keep the centre) or none; null: pad for series, "
+                    "interpolate for images and volumes", ("interpolate", "pad", "crop", "none")),
+    "augment": Field({}, (dict,), "batch augmentation: shift (px), crop (padding), flip, rotation (deg), "
+                     "flip_axes, scale, noise"),
     "folds": Field(None, (int, NONE), "cross-validation: deal train+val into this many stratified folds "
                    "(the test split untouched); `cnntrain train --folds K` trains every fold", minimum=2),
     "fold": Field(0, (int,), "cross-validation: the fold (0-based) held out for validation", minimum=0),
@@ -83,10 +88,15 @@ DATA = {
 
 # data.augment's keys (data/augment.py); a key left out is off.
 AUGMENT = {
-    "shift": Field(0, (int, NONE), "move by up to this many whole pixels per axis", minimum=0),
+    "shift": Field(0, (int, list, NONE), "move by up to this many whole pixels per axis (or a list, one per "
+                   "axis)", minimum=0),
     "crop": Field(0, (int, NONE), "pad by this many zeros and crop back to size", minimum=0),
     "flip": Field(False, (bool, NONE), "mirror the last axis of half the samples"),
     "rotation": Field(0.0, (float, NONE), "rotate by up to this many degrees (2D)", minimum=0.0, maximum=180.0),
+    "flip_axes": Field([], (list, NONE), "mirror each listed spatial axis (0: time or depth) of half the samples"),
+    "scale": Field(0.0, (float, NONE), "multiply by a random factor in [1 - scale, 1 + scale]", minimum=0.0,
+                   maximum=1.0),
+    "noise": Field(0.0, (float, NONE), "add Gaussian noise of this std (standardised units)", minimum=0.0),
 }
 
 MODEL = {
@@ -190,6 +200,9 @@ def _check_augment(augment: dict, source: str) -> None:
     check_keys(augment, AUGMENT, source, where="`data.augment`")
     for key, value in augment.items():
         augment[key] = AUGMENT[key].check(value, f"{source}: data.augment.{key}")
+        if isinstance(value, list) and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                               for v in value):
+            raise ConfigError(f"{source}: data.augment.{key}: expected a list of ints >= 0, got {value!r}")
 
 
 def _copy(value):

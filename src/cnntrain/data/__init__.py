@@ -1,4 +1,4 @@
-"""Datasets as uint8 tensors: synthetic sets, image folders and torchvision sets.
+"""Datasets as tensors: synthetic sets, image folders and torchvision sets as uint8, a user's arrays as float32.
 
 `load_data(data, seed)` is the one entry point; the helpers compute normalization
 statistics and apply augmentation or translations to batches.
@@ -6,6 +6,7 @@ statistics and apply augmentation or translations to batches.
 
 # Importing the dataset modules registers them in DATASETS.
 from cnntrain.data import (  # noqa: F401
+    arrays,
     imagefolder,
     shapes,
     signals,

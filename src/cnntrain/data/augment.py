@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from cnntrain.errors import DataError
+
 
 def augment_batch(
     x: torch.Tensor, augment: dict, generator: torch.Generator
@@ -28,15 +30,25 @@ def augment_batch(
       crop      pad by `crop` zeros and take a random crop of the original size,
                 the classic CIFAR augmentation: a shift in [-crop, crop] with
                 zeros coming in
-    shift and crop work on every axis, so they also apply to 1D signals and 3D
-    volumes. With everything off, x itself is returned.
+      flip_axes mirror each listed spatial axis (0 = the first: time, depth) of a
+                random half of the samples, each axis drawn on its own
+      scale     multiply by a uniform factor in [1 - scale, 1 + scale] (amplitude)
+      noise     add Gaussian noise of this std (in standardised units)
+    shift (an int, or a list of one per axis) and crop work on every axis, so they
+    also apply to 1D signals and 3D volumes. With everything off, x itself is
+    returned; a key that is off draws nothing, so older runs keep their draws.
     """
-    shift, crop = int(augment.get("shift") or 0), int(augment.get("crop") or 0)
+    crop = int(augment.get("crop") or 0)
     flip, rotation = bool(augment.get("flip")), float(augment.get("rotation") or 0.0)
     b, nd = x.shape[0], x.dim() - 2
+    shift = _per_axis(augment.get("shift"), nd)
 
-    def offsets(limit: int) -> torch.Tensor:  # (B, nd) whole pixels in [-limit, limit]
-        return torch.randint(-limit, limit + 1, (b, nd), generator=generator)
+    def offsets(limit) -> torch.Tensor:  # (B, nd) whole pixels in [-limit, limit] (per axis)
+        if isinstance(limit, int):
+            return torch.randint(-limit, limit + 1, (b, nd), generator=generator)
+        unit = torch.rand(b, nd, generator=generator)
+        span = torch.tensor(limit, dtype=torch.float32)
+        return (unit * (2 * span + 1)).floor().long() - torch.tensor(limit)
 
     if flip:
         mask = torch.rand(b, generator=generator) < 0.5
@@ -49,6 +61,39 @@ def augment_batch(
     if crop:
         zeros = torch.zeros(b, x.shape[1], dtype=x.dtype, device=x.device)
         x = translate(x, offsets(crop).to(x.device), fill=zeros)
+    return _amplitude(_flip_axes(x, augment.get("flip_axes") or [], generator), augment, generator)
+
+
+def _per_axis(shift, nd: int) -> int | list[int]:
+    """data.augment.shift: one int for every axis, or a list with one per spatial axis."""
+    if not isinstance(shift, list):
+        return int(shift or 0)
+    if len(shift) != nd:
+        raise DataError(f"data.augment.shift {shift} has {len(shift)} values but the samples have {nd} "
+                        "spatial axes; give one per axis, or a single int")
+    return [int(v) for v in shift] if any(shift) else 0
+
+
+def _flip_axes(x: torch.Tensor, axes: list[int], generator: torch.Generator) -> torch.Tensor:
+    b, nd = x.shape[0], x.dim() - 2
+    for axis in axes:
+        if not 0 <= axis < nd:
+            raise DataError(f"data.augment.flip_axes names axis {axis}, but the samples have {nd} spatial "
+                            f"axes (0 to {nd - 1})")
+        mask = torch.rand(b, generator=generator) < 0.5
+        x = torch.where(mask.to(x.device).view(b, *[1] * (nd + 1)), x.flip(2 + axis), x)
+    return x
+
+
+def _amplitude(x: torch.Tensor, augment: dict, generator: torch.Generator) -> torch.Tensor:
+    """Amplitude scaling, then additive Gaussian noise, on the standardised batch."""
+    scale, noise = float(augment.get("scale") or 0.0), float(augment.get("noise") or 0.0)
+    shape = (x.shape[0], *[1] * (x.dim() - 1))
+    if scale:
+        factor = 1 + (torch.rand(shape, generator=generator) * 2 - 1) * scale
+        x = x * factor.to(x.device, x.dtype)
+    if noise:
+        x = x + torch.randn(x.shape, generator=generator).to(x.device, x.dtype) * noise
     return x
 
 

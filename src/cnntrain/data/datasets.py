@@ -59,7 +59,7 @@ def _check(splits: Splits) -> None:
     """Invariants every loader keeps: a failure is a loader bug, not the user's."""
     shape = splits.train.x.shape[1:]
     for split in (splits.train, splits.val, splits.test):
-        assert split.x.dtype == torch.uint8, split.x.dtype
+        assert split.x.dtype in (torch.uint8, torch.float32), split.x.dtype  # images, arrays
         assert split.y.dtype == torch.int64, split.y.dtype
         assert split.x.shape[1:] == shape and split.x.shape[0] == split.y.shape[0]
         assert split.paths is None or len(split.paths) == len(split.y)

@@ -116,6 +116,10 @@ def load_sample(path: str | Path, data: dict) -> np.ndarray:
     """One input for featuremaps: an image file, or a `.npy` array [C, *spatial] for any config,
     1D signals and 3D volumes included (uint8 pixels kept; floats in [0, 1] scaled to 0..255)."""
     path = Path(path)
+    if data.get("dataset") == "arrays":  # float arrays, read as training read them (data/array_inputs.py)
+        from cnntrain.data.array_inputs import load_array_inputs  # deferred: it imports this module's package
+
+        return load_array_inputs([path], data, [0.0] * data["channels"]).x[0].numpy()
     if path.suffix.lower() != ".npy":
         return load_image(path, Preprocessing.of(data))
     if not path.is_file():

@@ -23,6 +23,9 @@ INPUT_DTYPES = {"uint8": torch.uint8, "float32": torch.float32}
 PREPROCESSING = ("pixels 0-255, channels first; an image file gets its EXIF orientation applied, transparency "
                  "composited over black, conversion to grayscale (1 channel) or RGB (3), and a resize to the "
                  "input size with PIL's bilinear filter; the normalization is inside the graph")
+ARRAY_PREPROCESSING = ("float values in the data's own units, channels first, brought to the input size by the "
+                       "config's data.resize (padding takes the training mean, the normalization's `mean`); the "
+                       "standardisation is inside the graph")
 
 
 class PixelClassifier(nn.Module):
@@ -63,8 +66,8 @@ def export_metadata(trained, input_dtype: str) -> dict[str, str]:
         "classes": json.dumps(list(trained.classes)),
         "input_shape": json.dumps(list(input_shape_of(trained))),  # (C, *spatial); the batch is dynamic
         "input_dtype": input_dtype,
-        "input_range": "0-255",
-        "preprocessing": PREPROCESSING,
+        "input_range": "0-255" if trained.normalizer.unit == 255 else "float",
+        "preprocessing": PREPROCESSING if trained.normalizer.unit == 255 else ARRAY_PREPROCESSING,
         "normalization": json.dumps(trained.normalizer.as_dict()),  # applied inside the graph
         "outputs": json.dumps(list(OUTPUT_NAMES)),
         "config": json.dumps(trained.config.to_dict()),

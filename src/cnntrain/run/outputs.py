@@ -48,7 +48,21 @@ def display_pixels(x: torch.Tensor, normalizer: Normalizer) -> np.ndarray:
     (augmented pixels too: a rotation's corners or a shift's border show as they were filled)."""
     x = x.detach().cpu()
     pixels = normalizer.to(x.device, x.dim() - 2).invert(x)
+    if normalizer.unit != 255:
+        return display_values(pixels.numpy())
     return pixels.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def display_values(samples: np.ndarray) -> np.ndarray:
+    """Samples for pictures as uint8: pixels as they are; float arrays (volts, Hounsfield units) stretched
+    per sample from their minimum to their maximum, since they have no fixed range to show."""
+    samples = np.asarray(samples)
+    if samples.dtype == np.uint8:
+        return samples
+    flat = samples.reshape(len(samples), -1).astype(np.float64)
+    low, high = flat.min(1, keepdims=True), flat.max(1, keepdims=True)
+    scaled = (flat - low) / np.where(high > low, high - low, 1.0) * 255
+    return np.rint(scaled).astype(np.uint8).reshape(samples.shape)
 
 
 def save_batch_picture(path: Path, pixels: np.ndarray, labels, classes: list[str]) -> Path:
@@ -83,7 +97,7 @@ def save_mistakes_picture(path: Path, samples: np.ndarray, mistakes: list[Mistak
     if not shown:
         Path(path).unlink(missing_ok=True)  # an old picture would show mistakes the model no longer makes
         return None
-    pixels = np.stack([np.asarray(samples[m.sample]) for m in shown])
+    pixels = display_values(np.stack([np.asarray(samples[m.sample]) for m in shown]))
     captions = [Caption((f"true: {m.true}", f"pred: {m.predicted} {m.prob:.0%}"), ((0, 0, 0), WRONG_RED))
                 for m in shown]
     return save_mosaic(pixels, captions, path, heat=heat)

@@ -182,12 +182,14 @@ class Session:
         channels = self.splits.train.x.shape[1]
         if self.checkpoint is not None:
             return Normalizer(**self.checkpoint["normalization"])
+        # uint8 pixels are standardised on the 0-1 scale, float arrays in their own units
+        unit = 255.0 if self.splits.train.x.dtype == torch.uint8 else 1.0
         given = given_normalization(self.config, self.init)  # data.mean/std, or the pretrained weights'
         if given is not None:
-            return Normalizer(**given)
+            return Normalizer(**given, unit=unit)
         if not self.config.data["normalize"]:
-            return Normalizer([0.0] * channels, [1.0] * channels)
-        return Normalizer(*channel_stats(self.splits.train.x))
+            return Normalizer([0.0] * channels, [1.0] * channels, unit)
+        return Normalizer(*channel_stats(self.splits.train.x), unit)
 
     def _initialize(self, built) -> dict | None:
         """model.init's weights (a new run only) and train.freeze; what was loaded, for summary.json."""

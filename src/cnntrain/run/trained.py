@@ -5,6 +5,7 @@ starts here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +104,12 @@ def _refuse_exported(path, takes: str) -> None:
     kind = EXPORTED.get(Path(path).suffix.lower())
     if kind is not None and not Path(path).is_dir():
         raise CheckpointError(f"{path} is {kind} model written by `cnntrain export`; {takes}")
+
+
+def training_mean(model) -> list[float]:
+    """The training split's mean per channel, which an array sample's padding becomes: a checkpoint's
+    (`Trained`) or an exported file's (`OnnxModel`, from its metadata)."""
+    normalizer = getattr(model, "normalizer", None)
+    if normalizer is not None:
+        return list(normalizer.mean)
+    return list(json.loads(model.metadata["normalization"])["mean"])

@@ -22,13 +22,14 @@ import numpy as np
 
 from cnntrain.atomic import atomic_write_text, check_writable
 from cnntrain.data import load_data
+from cnntrain.data.array_inputs import is_array_data, load_labelled_arrays
 from cnntrain.data.files import load_labelled_folder
 from cnntrain.errors import ConfigError, DataError
 from cnntrain.run.checkpoint import home_of
 from cnntrain.run.inference import loss_and_accuracy
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion, top_k_accuracy
 from cnntrain.run.outputs import find_mistakes, save_mistakes_picture
-from cnntrain.run.trained import load_for_inference
+from cnntrain.run.trained import load_for_inference, training_mean
 from cnntrain.viz.charts import save_confusion_matrix
 
 SPLITS = ("test", "val")
@@ -113,6 +114,9 @@ def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: s
 
 def _samples(trained, data, split: str):
     """(x uint8, y, paths or indices, label) of the evaluation set."""
+    if data is not None and is_array_data(trained.config.data):
+        x, y, names = load_labelled_arrays(data, trained.config.data, trained.classes, training_mean(trained))
+        return x, y, names, Path(data).resolve().name
     if data is not None:
         images = load_labelled_folder(data, trained.preprocessing(), trained.classes)
         return images.x, images.y, images.paths, Path(data).resolve().name

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from cnntrain.atomic import atomic_write_text, atomic_writer
+from cnntrain.data.array_inputs import is_array_data, load_array_inputs
 from cnntrain.data.files import image_files, load_images, load_sample
 from cnntrain.errors import CnntrainError, DataError, did_you_mean
 from cnntrain.model.attribution import (
@@ -33,6 +34,7 @@ from cnntrain.model.attribution import (
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import select_layers
 from cnntrain.run.checkpoint import home_of
+from cnntrain.run.outputs import display_values
 from cnntrain.run.trained import Trained, load_trained
 from cnntrain.viz.heatmaps import save_explanation
 from cnntrain.viz.page import write_page
@@ -145,6 +147,9 @@ def read_inputs(trained: Trained, inputs: list, unreadable: dict | None = None) 
     """(path, (C, *spatial) pixels) per input: image files as `predict` reads them, .npy arrays as
     `featuremaps` does. Folders are walked for images (2D models) or .npy arrays (1D and 3D). With
     `unreadable` (a dict), images that cannot be read are left out and mapped to why, unless none can."""
+    if is_array_data(trained.config.data):  # float arrays: .npy, NIfTI, a table's rows
+        arrays = load_array_inputs(inputs, trained.config.data, trained.normalizer.mean)
+        return [(Path(name), x.numpy()) for name, x in zip(arrays.names, arrays.x)]
     two_d = len(trained.config.input_shape()) == 3
     files = image_files(inputs) if two_d else image_files(inputs, extensions=(".npy",))
     images = [f for f in files if f.suffix.lower() != ".npy"]
@@ -210,7 +215,8 @@ def _write(trained: Trained, attributions: list, out_dir: Path, method: str, lay
         where = f" at {layer}" if layer else ""
         title = (f"{att.path.name}: predicted {classes[att.predicted]} ({att.probability:.1%}); "
                  f"{method} for {classes[att.target]}{where}")
-        save_explanation(att.pixels, att.heat, png, title=title, signed=method in SIGNED_METHODS)
+        shown = display_values(att.pixels[None])[0]  # uint8 pixels as they are; float arrays stretched
+        save_explanation(shown, att.heat, png, title=title, signed=method in SIGNED_METHODS)
         explanations.append(Explanation(str(att.path), classes[att.predicted], att.probability,
                                         classes[att.target], method, layer, str(npy), str(png)))
     items = merge_manifest(out_dir, [{**e.as_dict(), "picture": Path(e.picture).name, "npy": Path(e.heatmap).name}

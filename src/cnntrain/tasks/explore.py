@@ -23,6 +23,7 @@ import torch
 from cnntrain.atomic import check_writable
 from cnntrain.errors import CnntrainError
 from cnntrain.model.capture import capture, select_layers
+from cnntrain.run.outputs import display_values
 from cnntrain.tasks import explore_layers as described
 from cnntrain.tasks.explore_live import live_data
 from cnntrain.tasks.featuremaps import load_subject
@@ -74,7 +75,7 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
     prefixes = _prefixes(subject.layers, modules, pixels.ndim - 1)
     data = {
         "model": subject.config.name, "image": name, "normalization": subject.normalization,
-        "colormap": page.colormap(), "input": _input_entry(pixels),
+        "colormap": page.colormap(), "input": _input_entry(pixels, subject.normalizer.unit != 255),
         "layers": _layer_entries(subject.layers, modules, outputs, prefixes, up_close, arrays),
         "inner": [_inner_entry(conv, subject, prefixes, conv.name in up_close, arrays) for conv in inner],
         "targets": _targets(subject.model, subject.layers, inner, pool_shapes),
@@ -178,9 +179,10 @@ def _computes(module, dims: int) -> bool:
     return described.conv_settings(module, dims) is not None or described.pool_settings(module, dims) is not None
 
 
-def _input_entry(pixels: np.ndarray) -> dict:
-    tiles = page.as_cdhw(pixels.astype(np.uint8) if pixels.dtype == np.uint8 else np.rint(pixels).clip(0, 255)
-                    .astype(np.uint8))
+def _input_entry(pixels: np.ndarray, floats: bool = False) -> dict:
+    """The input strip; `floats`: an array in its own units, stretched to its range for display."""
+    tiles = page.as_cdhw(display_values(pixels[None])[0] if floats else pixels.astype(np.uint8)
+                         if pixels.dtype == np.uint8 else np.rint(pixels).clip(0, 255).astype(np.uint8))
     rgb = page.png_b64(np.moveaxis(tiles[:, 0], 0, -1)) if pixels.ndim == 3 and len(pixels) == 3 else None
     return {"shape": list(pixels.shape), "full": page.sprite(tiles), "thumbs": page.sprite(_thumb_tiles(tiles)),
             "rgb": rgb, "min": [0] * len(pixels), "max": [255] * len(pixels), "key": "input"}

@@ -68,6 +68,7 @@ class ExportResult:
     input_dtype: str
     classes: list[str]
     verification: Verification
+    input_range: str = "0-255"  # "float": a model of float arrays takes values in the data's own units
 
     @property
     def max_abs_diff(self) -> float:
@@ -85,15 +86,17 @@ class ExportResult:
                 "top1_agreement": v.top1_agreement, "tolerance": v.tolerance, "samples": v.samples,
                 "verified_on": v.images, "ties": v.ties, "input_shape": list(self.input_shape),
                 "input_dtype": self.input_dtype, "outputs": ["logits", "probabilities"],
-                "classes": list(self.classes)}
+                "classes": list(self.classes), "input_range": self.input_range}
 
 
 def export(checkpoint: str | Path, *, format: str = "onnx", out: str | Path | None = None,
-           input_dtype: str = "uint8") -> ExportResult:
-    """Write the checkpoint's model as `format` (onnx, torchscript or pt2), verified, atomically."""
+           input_dtype: str | None = None) -> ExportResult:
+    """Write the checkpoint's model as `format` (onnx, torchscript or pt2), verified, atomically.
+    `input_dtype` None: uint8 for pixels, float32 for a model of float arrays."""
     start = time.perf_counter()
-    _check_options(format, input_dtype, out)
+    _check_options(format, input_dtype or "uint8", out)
     trained = load_trained(checkpoint, device="cpu")  # exported graphs are traced on the CPU
+    input_dtype = _input_dtype(trained, input_dtype)
     path = Path(out) if out is not None else default_path(trained.path, format)
     x, images = verification_images(trained, INPUT_DTYPES[input_dtype])
     reference = trained.logits(x).numpy()  # (N, classes): what predict and evaluate compute
@@ -109,7 +112,17 @@ def export(checkpoint: str | Path, *, format: str = "onnx", out: str | Path | No
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     return ExportResult(path, format, str(trained.path), len(data), time.perf_counter() - start,
-                        input_shape_of(trained), input_dtype, list(trained.classes), verification)
+                        input_shape_of(trained), input_dtype, list(trained.classes), verification,
+                        metadata["input_range"])
+
+
+def _input_dtype(trained, input_dtype: str | None) -> str:
+    """Float arrays (volts, Hounsfield units) cannot pass through uint8 without being crushed."""
+    floats = trained.normalizer.unit != 255
+    if input_dtype == "uint8" and floats:
+        raise ConfigError(f"{trained.path}: this model reads float arrays, which uint8 would crush to 256 "
+                          "levels; export with --input-dtype float32 (the default for it)")
+    return input_dtype or ("float32" if floats else "uint8")
 
 
 def _check_options(format: str, input_dtype: str, out) -> None:
@@ -141,6 +154,12 @@ def verification_images(trained, dtype: torch.dtype) -> tuple[torch.Tensor, str]
     if test is not None and len(test) > 0 and tuple(test.shape[1:]) == shape:
         return test.to(dtype), "test"
     generator = torch.Generator().manual_seed(0)
+    if trained.normalizer.unit != 255:  # float arrays: random values spread as the training data's were
+        z = torch.randn((RANDOM_SAMPLES, *shape), generator=generator)
+        view = (1, -1, *[1] * (len(shape) - 1))
+        mean, std = (torch.tensor(v, dtype=torch.float32).view(view) for v in (trained.normalizer.mean,
+                                                                                 trained.normalizer.std))
+        return (z * std + mean).to(dtype), "random"
     pixels = torch.randint(0, 256, (RANDOM_SAMPLES, *shape), generator=generator, dtype=torch.uint8)
     return pixels.to(dtype), "random"
 

@@ -24,6 +24,7 @@ import torch
 from cnntrain.atomic import check_writable
 from cnntrain.config.loader import Config, load_config
 from cnntrain.data import load_data
+from cnntrain.data.array_inputs import is_array_data
 from cnntrain.data.datasets import known_num_classes
 from cnntrain.data.files import load_sample
 from cnntrain.errors import CnntrainError, ConfigError, DataError
@@ -31,6 +32,7 @@ from cnntrain.model.builder import build_model
 from cnntrain.model.capture import capture, default_layers, select_layers
 from cnntrain.model.init import given_normalization, init_source, initialize
 from cnntrain.run.normalize import Normalizer
+from cnntrain.run.outputs import display_values
 from cnntrain.run.rundir import run_dir_of_checkpoint
 from cnntrain.run.trained import load_trained
 from cnntrain.viz.charts import values_bar_image
@@ -101,13 +103,19 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
     built = build_model(cfg, num_classes=known_num_classes(cfg.data))
     initialize(built, cfg, source=source)  # model.init's weights, train.freeze
     given = given_normalization(cfg, source)  # data.mean/std, or model.init's torchvision weights'
+    unit = 1.0 if is_array_data(cfg.data) else 255.0  # float arrays are taken in their own units
     if given is not None:
-        normalizer = Normalizer(**given)
-        how = f"(pixels / 255 - mean) / std, mean {_numbers(normalizer.mean)}, std {_numbers(normalizer.std)}"
+        normalizer = Normalizer(**given, unit=unit)
+        how = f"{_formula(normalizer)}, mean {_numbers(normalizer.mean)}, std {_numbers(normalizer.std)}"
     else:
-        normalizer = Normalizer([0.0] * cfg.data["channels"], [1.0] * cfg.data["channels"])
-        how = "none: a model from a config sees the pixels / 255, in [0, 1]"
+        normalizer = Normalizer([0.0] * cfg.data["channels"], [1.0] * cfg.data["channels"], unit)
+        how = ("none: a model from a config sees the values as they are" if unit == 1 else
+               "none: a model from a config sees the pixels / 255, in [0, 1]")
     return Subject(cfg, built.model.eval(), built.layers, normalizer, how, None, 0), pixels
+
+
+def _formula(normalizer: Normalizer) -> str:
+    return "(pixels / 255 - mean) / std" if normalizer.unit == 255 else "(x - mean) / std"
 
 
 def _numbers(values) -> str:
@@ -125,7 +133,7 @@ def _trained_subject(checkpoint, image, overrides, sample: bool) -> tuple[Subjec
         layers = build_model(trained.config, num_classes=len(trained.classes), device="meta").layers
     mean, std = _numbers(trained.normalizer.mean), _numbers(trained.normalizer.std)
     subject = Subject(trained.config, trained.model, layers, trained.normalizer,
-                      f"the checkpoint's: (pixels / 255 - mean) / std, mean {mean}, std {std}",
+                      f"the checkpoint's: {_formula(trained.normalizer)}, mean {mean}, std {std}",
                       run_dir_of_checkpoint(trained.path).path, trained.epoch or 0, trained.classes)
     return subject, pixels
 
@@ -228,7 +236,10 @@ def layer_stats(maps: np.ndarray) -> dict:
 def _write(subject, pixels, chosen, maps, out_dir: Path, scale: str, image_name: str) -> FeatureMapsResult:
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_image(pixels if pixels.dtype == np.uint8 else pixels / 255.0, out_dir / "input.png")
+    shown = pixels if pixels.dtype == np.uint8 else pixels / 255.0
+    if subject.normalizer.unit != 255:  # float arrays: no fixed range, stretched to their own
+        shown = display_values(pixels[None])[0]
+    save_image(shown, out_dir / "input.png")
     width = max(2, len(str(len(subject.layers) - 1)))
     modules = dict(subject.model.named_children())
     entries = []

@@ -1,4 +1,4 @@
-"""Top-k classes for image files without labels.
+"""Top-k classes for image files (or, for a model of float arrays, .npy, NIfTI and table files) without labels.
 
     from cnntrain.tasks.predict import predict
     for image in predict("runs/cnn/1/checkpoints/best.pt", ["photo.png"], top_k=3):
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
+from cnntrain.data.array_inputs import is_array_data, load_array_inputs
 from cnntrain.data.files import image_files, load_images, stack
 from cnntrain.errors import CnntrainError, DataError, SomeUnreadable
-from cnntrain.run.trained import load_for_inference
+from cnntrain.run.trained import load_for_inference, training_mean
 
 
 @dataclass
@@ -37,14 +38,20 @@ def predict(checkpoint: str | Path, inputs: list[str | Path], *, top_k: int = 5,
     `checkpoint` is a checkpoint, a run directory or an exported .onnx file."""
     if top_k < 1:
         raise CnntrainError(f"--top-k must be at least 1, got {top_k}")
-    files = image_files(inputs)
     trained = load_for_inference(checkpoint, overrides)
     unreadable: dict = {}
-    arrays = load_images(files, trained.preprocessing(), unreadable)
-    if not arrays:
-        raise DataError(next(iter(unreadable.values())) if len(files) == 1 else unreadable_message(unreadable, files))
-    readable = [f for f in files if f not in unreadable]
-    x = stack(arrays, readable)  # (N, C, H, W) uint8
+    if is_array_data(trained.config.data):  # float arrays: one prediction per file, or per table row
+        arrays = load_array_inputs(inputs, trained.config.data, training_mean(trained))
+        files = readable = arrays.names
+        x = arrays.x  # (N, C, *spatial) float32
+    else:
+        files = image_files(inputs)
+        images = load_images(files, trained.preprocessing(), unreadable)
+        if not images:
+            raise DataError(next(iter(unreadable.values())) if len(files) == 1
+                            else unreadable_message(unreadable, files))
+        readable = [f for f in files if f not in unreadable]
+        x = stack(images, readable)  # (N, C, H, W) uint8
     probs = torch.as_tensor(trained.logits(x)).softmax(1)  # (N, classes); an OnnxModel gives numpy
     top = probs.topk(min(top_k, len(trained.classes)), dim=1)
     answers = {f: [(trained.classes[i], p) for p, i in zip(values, indices)]
