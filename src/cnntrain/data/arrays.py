@@ -40,8 +40,10 @@ def load_arrays(data: dict, seed: int) -> Splits:
     options.check_num_classes(data, classes, f"data.root {data['root']}")
     tensors = {s: _tensor(part, channels, size, mode) for s, part in parts.items()}
     labels = {s: labels_of(part, classes) for s, part in parts.items()}
-    _fill_padding(tensors)
-    splits = _carve(tensors, labels, {s: p.names for s, p in parts.items()}, data, seed)
+    mapped = isinstance(parts["train"].samples, np.memmap)  # .npy files: the tensors view the files
+    if not mapped:
+        _fill_padding(tensors)
+    splits = _carve(tensors, labels, {s: p.names for s, p in parts.items()}, data, seed, mapped)
     fingerprint = digest("arrays", size, mode, channels, *[t for s in splits for t in (s.x, s.y)])
     return Splits(*splits, classes=classes, fingerprint=fingerprint)
 
@@ -133,25 +135,21 @@ def labels_of(part: Part, classes: list[str]) -> torch.Tensor:
 def _fill_padding(tensors: dict[str, torch.Tensor]) -> None:
     """NaN padding -> the training split's channel mean (ignoring padding), which standardises to 0."""
     train = tensors["train"]
-    if not any(t.isnan().any() for t in tensors.values() if not _mapped(t)):
+    if not any(t.isnan().any() for t in tensors.values()):
         return
     mean = train.transpose(0, 1).reshape(train.shape[1], -1).nanmean(1)  # (C,)
     mean = torch.nan_to_num(mean, nan=0.0)
-    for t in (t for t in tensors.values() if not _mapped(t)):
+    for t in tensors.values():
         pad = t.isnan()
         t[pad] = mean.view(1, -1, *[1] * (t.dim() - 2)).expand_as(t)[pad]
 
 
-def _mapped(t: torch.Tensor) -> bool:
-    return not t.numpy().flags.writeable
-
-
-def _carve(tensors, labels, names, data: dict, seed: int) -> tuple[Split, Split, Split]:
+def _carve(tensors, labels, names, data: dict, seed: int, mapped: bool) -> tuple[Split, Split, Split]:
     """train, val, test: where the data lacks val or test, fractions of train are held out."""
     fractions = (0.0 if "val" in tensors else options.fraction(data, "val_fraction"),
                  0.0 if "test" in tensors else options.fraction(data, "test_fraction"))
     x, y, n = tensors["train"], labels["train"], names["train"]
-    if _mapped(x):
+    if mapped:
         held = [round(len(y) * f) for f in fractions]
         bounds = (0, len(y) - sum(held), len(y) - held[1], len(y))  # slices of a map are views: no copy
         carved = [Split(x[a:b], y[a:b], n[a:b]) for a, b in zip(bounds, bounds[1:])]
