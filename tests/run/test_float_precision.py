@@ -49,6 +49,7 @@ def test_differences_below_one_level_in_256_train(case, tmp_path):
     from cnntrain.run.train import train
 
     make, size, dims, widths, epochs = CASES[case]
+    lr = 0.003 if dims == 1 else 0.01
     x, y = make()
     spread = np.ptp(x[:, ..., 1:].reshape(len(x), -1), axis=1).max()
     assert spread < np.ptp(x) / 256  # the classes differ below one 8-bit level of the range
@@ -70,7 +71,7 @@ def test_differences_below_one_level_in_256_train(case, tmp_path):
             - adaptiveavgpool{dims}d: 1
             - flatten
             - linear: num_classes
-        train: {{epochs: {epochs}, batch_size: 16, lr: {0.003 if dims == 1 else 0.01}, device: cpu, featuremap_every: 0}}
+        train: {{epochs: {epochs}, batch_size: 16, lr: {lr}, device: cpu, featuremap_every: 0}}
         """))
     result = train(config, out=tmp_path / "run")
     assert result.summary["test"]["acc"] >= 0.95
