@@ -4,7 +4,7 @@ folder of 1,000 .nii.gz volumes.
     python scripts/bench_arrays.py            # both, as JSON
     python scripts/bench_arrays.py --quick    # 128 MB and 200 volumes
 
-Each load runs `load_data` in a fresh process, so its peak RSS (ru_maxrss) is the load's own;
+Each load runs `load_data` in a fresh process, so its peak RSS (VmHWM) is the load's own;
 `import_rss_mb` is that process before any data (Python, torch, cnntrain). The .npy is memory-mapped:
 its pages count in RSS as the load reads them (the finite check and the fingerprint read the whole file
 once), but they are the file's (`mapped_mb`), shared with the page cache and dropped under memory
@@ -24,19 +24,20 @@ from pathlib import Path
 import numpy as np
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
+
+def status():  # this process's own memory (ru_maxrss would carry the parent's peak across exec)
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmHWM", "RssAnon", "RssFile")}
+
 start = time.perf_counter()
 from cnntrain.data import load_data
-imported = time.perf_counter()
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # python, torch and cnntrain, no data
+imported, before = time.perf_counter(), status()
 splits = load_data(json.loads(sys.argv[1]), seed=0)
-done = time.perf_counter()
-status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith(("RssAnon", "RssFile")))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+done, after = time.perf_counter(), status()
 print(json.dumps({"load_s": done - imported, "samples": len(splits.train) + len(splits.val) + len(splits.test),
-                  "shape": list(splits.input_shape), "import_rss_mb": baseline, "peak_rss_mb": peak,
-                  "anon_mb": int(status["RssAnon"].split()[0]) / 1024,
-                  "mapped_mb": int(status["RssFile"].split()[0]) / 1024}))
+                  "shape": list(splits.input_shape), "import_rss_mb": before["VmHWM"], "peak_rss_mb": after["VmHWM"],
+                  "anon_mb": after["RssAnon"], "mapped_mb": after["RssFile"]}))
 """
 
 

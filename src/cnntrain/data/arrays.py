@@ -14,6 +14,7 @@ place instead, so there the last rows of x_train are held out (shuffle a file so
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 
 import numpy as np
@@ -44,7 +45,11 @@ def load_arrays(data: dict, seed: int) -> Splits:
     if not mapped:
         _fill_padding(tensors)
     splits = _carve(tensors, labels, {s: p.names for s, p in parts.items()}, data, seed, mapped)
-    fingerprint = digest("arrays", size, mode, channels, *[t for s in splits for t in (s.x, s.y)])
+    if mapped:  # the files' bytes, read once past the map (see _scan), and how the rows were split
+        content = [_scan(part) for part in parts.values()] + [len(s) for s in splits]
+    else:
+        content = [s.x for s in splits]
+    fingerprint = digest("arrays", size, mode, channels, *content, *[s.y for s in splits])
     return Splits(*splits, classes=classes, fingerprint=fingerprint)
 
 
@@ -106,7 +111,7 @@ def _stacked(part: Part, channels: int, size: tuple[int, ...], mode: str) -> tor
     if tuple(x.shape[2:]) != tuple(size):
         raise DataError(f"{part.source} holds samples of size {list(x.shape[2:])} but data.image_size is "
                         f"{list(size)}; a memory-mapped .npy is used as it is: save it at that size")
-    for start in range(0, len(x), CHUNK):
+    for start in range(0, len(x) if not mapped else 0, CHUNK):  # a mapped file is checked by _scan
         chunk = np.asarray(x[start:start + CHUNK])
         if not np.isfinite(chunk).all():
             _first_bad(chunk, part, start)
@@ -115,6 +120,22 @@ def _stacked(part: Part, channels: int, size: tuple[int, ...], mode: str) -> tor
     with warnings.catch_warnings():  # a read-only memory map: torch warns, and nothing writes to it
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(x)
+
+
+def _scan(part: Part) -> str:
+    """The finite check and a content digest of a memory-mapped .npy in one pass of read() calls: reading
+    through the map would leave every page of the file counted in this process's memory (RSS)."""
+    x = part.samples
+    row = int(np.prod(x.shape[1:], dtype=np.int64))
+    h = hashlib.sha256()
+    with open(x.filename, "rb") as f:
+        f.seek(x.offset)
+        for start in range(0, len(x), CHUNK):
+            chunk = np.fromfile(f, dtype=x.dtype, count=min(CHUNK, len(x) - start) * row)
+            if chunk.dtype.kind == "f" and not np.isfinite(chunk).all():
+                _first_bad(chunk.reshape(-1, *x.shape[1:]), part, start)
+            h.update(chunk.data)
+    return h.hexdigest()
 
 
 def _first_bad(chunk: np.ndarray, part: Part, start: int) -> None:
