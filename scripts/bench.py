@@ -48,6 +48,7 @@ from pathlib import Path
 import cnntrain  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read once as torch loads
 # isort: on
 
+from bench_arrays import bench_arrays
 from bench_tune import bench_tune
 from benchkit.busy import bench_busy
 from benchkit.denormals import bench_denormals
@@ -89,7 +90,8 @@ def run(quick: bool, sections: set[str] | None = None, log=lambda text: None) ->
                  "memory": lambda: bench_memory(s, tmp), "peers": lambda: bench_peers(s, tmp),
                  # not a default section: its 20-trial studies take most of an hour on 2 cores
                  "tune": lambda: bench_tune(trials=6 if quick else 20, quick=quick, workers_trials=4 if quick else 8,
-                                            log=log)}
+                                            log=log),
+                 "arrays": lambda: bench_arrays(quick)}
         for name, step in steps.items():
             if name in (sections or DEFAULT_SECTIONS):
                 log(f"{name} ...")
@@ -108,7 +110,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     parser.add_argument("--only", action="append", help="run only these sections (repeatable): "
-                        + ", ".join(DEFAULT_SECTIONS) + ", peers, tune")
+                        + ", ".join(DEFAULT_SECTIONS) + ", peers, tune, arrays (a user's arrays: load time and peak "
+                        "RSS of a 1 GB .npy and 1,000 .nii.gz; scripts/bench_arrays.py)")
     parser.add_argument("--peers", action="store_true", help="only cnntrain against the bare loop, PyTorch Lightning "
                         "and Keras, each in its own process (pip install -e '.[bench]')")
     parser.add_argument("--no-bf16", action="store_true", help="treat this CPU as one without bf16 units "

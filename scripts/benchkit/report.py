@@ -127,6 +127,11 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
         mem = r["memory"]
         add("60k 28x28 images, cached", f"{mem['cache_60k_megabytes']} MB", mem["cache_dtype"], "cache_60k_megabytes")
         add("peak RSS of a training run", f"{mem['train_peak_rss_megabytes']} MB", mem["rss_run"])
+    if "arrays" in r:  # scripts/bench_arrays.py
+        for kind, what in (("npy", "a {size_mb:.0f} MB .npy (memory-mapped)"), ("nifti", "{files} .nii.gz volumes")):
+            a = r["arrays"][kind]
+            add(f"arrays: load {what.format(**a)}", f"{a['load_s']:.1f} s",
+                f"peak RSS {a['peak_rss_mb']:.0f} MB, {a['import_rss_mb']:.0f} MB before the data")
     return out
 
 
