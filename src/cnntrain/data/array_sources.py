@@ -21,6 +21,7 @@ from cnntrain.data.walk import EXTENSIONS as IMAGE_EXTENSIONS
 from cnntrain.errors import DataError
 
 SPLIT_NAMES = ("train", "val", "test")
+DATA_FILES = (".npz", *TABLE_EXTENSIONS)  # a whole labelled set in one file
 LAYOUT_HELP = ("data.root must be a folder of class folders of .npy/.nii/.nii.gz files, an .npz (x, y or "
                "x_train, y_train, x_test, y_test), a folder of such .npy files, or UCR/UEA tables "
                "(NAME_TRAIN.tsv and NAME_TEST.tsv, or .ts)")

@@ -23,6 +23,7 @@ import numpy as np
 from cnntrain.atomic import atomic_write_text, check_writable
 from cnntrain.data import load_data
 from cnntrain.data.array_inputs import is_array_data, load_labelled_arrays
+from cnntrain.data.array_sources import DATA_FILES
 from cnntrain.data.files import load_labelled_folder
 from cnntrain.errors import ConfigError, DataError
 from cnntrain.run.checkpoint import home_of
@@ -82,7 +83,9 @@ def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: s
     split = split or "test"
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if data is not None and Path(data).exists() and not Path(data).is_dir():
+    # a folder, or a whole labelled set of arrays in one file (.npz, UCR/UEA tables)
+    if data is not None and Path(data).exists() and not Path(data).is_dir() \
+            and Path(data).suffix.lower() not in DATA_FILES:
         raise DataError(f"--data {data} is a file, not a folder: give a folder with one subfolder per class "
                         "(for single images without labels use `cnntrain predict`)")
     if out is not None:
