@@ -99,7 +99,7 @@ def test_data_mean_and_std_replace_the_data_statistics(pretrained, tmp_path):
     config, _ = pretrained
     run = train(config, overrides=["train.epochs=1", "data.mean=[0.25]", "data.std=[0.5]", "train.freeze=[]"],
                 out=tmp_path / "run").run_dir
-    assert last(run)["normalization"] == {"mean": [0.25], "std": [0.5]}
+    assert last(run)["normalization"] == {"mean": [0.25], "std": [0.5], "unit": 255.0}  # pixels, 0-255
 
 
 def image_folder(root, classes=3, per_class=10, size=32):
@@ -133,7 +133,7 @@ def test_finetune_config_from_torchvision_weights_gives_torchvision_logits(tmp_p
     assert "model.init: 120 tensors loaded from torchvision:resnet18.IMAGENET1K_V1" in out
     assert "fc.weight 3x512 left freshly initialised: the file's fc.weight is 1000x512" in out
     trained = load_trained(tmp_path / "run")
-    assert trained.normalizer.as_dict() == {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    assert trained.normalizer.as_dict() == {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "unit": 255.0}
     # torchvision's own model with the trained head gives the same logits on the same normalised images
     reference.fc = torch.nn.Linear(512, 3)
     reference.fc.load_state_dict({"weight": trained.model.fc.weight, "bias": trained.model.fc.bias})

@@ -73,7 +73,8 @@ def test_checkpoints_are_plain_data_that_rebuild_the_model(finished):
         for key in ("model", "optimizer", "scheduler", "epoch", "config", "classes", "normalization", "rng", "best"):
             assert key in state, (name, key)
         assert state["classes"] == ["circle", "square", "triangle", "cross", "ring", "star"]
-        assert set(state["normalization"]) == {"mean", "std"}
+        assert state["normalization"]["unit"] == 255.0  # uint8 pixels; mean and std on the 0-1 scale
+        assert set(state["normalization"]) == {"mean", "std", "unit"}
         assert state["best"]["metric"] == "val_acc"
         model = build_model(config_from_dict(state["config"])).model
         model.load_state_dict(state["model"])  # strict: every key fits
