@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from cnntrain.config.loader import load_config
 from cnntrain.errors import CheckpointError
 from cnntrain.model.builder import build_model
-from cnntrain.model.init import build_initialized, init_source, initialize
+from cnntrain.model.init import build_initialized, init_source, initialize, sized_for_init
 from conftest import ROOT
 
 SIZE = 32  # resnets and MobileNetV2 end at 1 x 1 here: every layer runs, in milliseconds
@@ -172,11 +172,11 @@ def test_torchvision_weights_set_a_null_image_size_to_theirs_and_a_given_one_win
     name = "model.init=torchvision:mobilenet_v2.IMAGENET1K_V1"
     assert init_source(load_config(config_path("mobilenet_v2"), [name, "data.image_size=null"])).crop_size == [224]
     config = load_config(config_path("mobilenet_v2"), [name, "data.image_size=null"])
-    init_source(config)
-    assert config.data["image_size"] == [224]
+    sized = sized_for_init(config, init_source(config))
+    assert sized.data["image_size"] == [224]
+    assert config.data["image_size"] is None  # a new Config: the given one stays as it was
     config = load_config(config_path("mobilenet_v2"), [name, "data.image_size=96"])
-    init_source(config)
-    assert config.data["image_size"] == 96
+    assert sized_for_init(config, init_source(config)).data["image_size"] == 96
 
 
 def test_an_unreachable_host_is_known_quickly(monkeypatch):

@@ -49,6 +49,15 @@ class Config:
     def to_dict(self) -> dict:
         return {"name": self.name, "data": self.data, "model": self.model, "train": self.train}
 
+    def replace(self, **sections: dict) -> Config:
+        """A new Config with some keys of some sections changed, e.g. `config.replace(train={"epochs": 1})`.
+        This one stays as it was: a task never changes the Config it was given, so its caller can reuse it."""
+        new = copy.deepcopy(self)
+        for section, values in sections.items():
+            assert section in KEYS and set(values) <= set(KEYS[section]), (section, values)  # a bug, not the user's
+            getattr(new, section).update(copy.deepcopy(values))
+        return new
+
     def line_of(self, *path) -> int | None:
         return self.lines.get(tuple(path))
 

@@ -72,22 +72,28 @@ def build_initialized(config: Config, *, num_classes: int | None = None,
                       device=None) -> tuple[BuiltModel, InitReport | None]:
     """A config's model as every command that builds one from a config wants it: `model.init` loaded,
     `train.freeze` applied."""
-    built = build_model(config, num_classes=num_classes, device=device)
-    return built, initialize(built, config, source=init_source(config))
+    source = init_source(config)
+    built = build_model(sized_for_init(config, source), num_classes=num_classes, device=device)
+    return built, initialize(built, config, source=source)
 
 
 def init_source(config: Config) -> InitSource | None:
-    """`model.init` resolved (None when unset). Torchvision weights that expect a size give images
-    that size where `data.image_size` is null; a size the config sets wins."""
+    """`model.init` resolved (None when unset), its channels checked against data.channels."""
     if not config.model["init"]:
         return None
     source = resolve_init(config.model["init"])
     if source.mean and len(source.mean) != config.data["channels"]:
         raise ConfigError(f"model.init {source.text}: these weights take {len(source.mean)}-channel images but "
                           f"data.channels is {config.data['channels']}; set data.channels: {len(source.mean)}")
-    if source.crop_size and config.data["image_size"] is None:
-        config.data["image_size"] = list(source.crop_size)
     return source
+
+
+def sized_for_init(config: Config, source: InitSource | None) -> Config:
+    """The config a model for these weights is built from: torchvision weights that expect a size give
+    images that size where `data.image_size` is null; a size the config sets wins."""
+    if source is None or not source.crop_size or config.data["image_size"] is not None:
+        return config
+    return config.replace(data={"image_size": list(source.crop_size)})
 
 
 def initialize(built: BuiltModel, config: Config, *, source: InitSource | None) -> InitReport | None:

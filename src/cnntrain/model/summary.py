@@ -13,7 +13,7 @@ import torch
 from cnntrain.config.loader import Config
 from cnntrain.data.datasets import known_num_classes
 from cnntrain.model.builder import LayerInfo, build_model
-from cnntrain.model.init import init_source, initialize
+from cnntrain.model.init import init_source, initialize, sized_for_init
 from cnntrain.model.layers import count
 
 BYTES_PER_FLOAT = 4
@@ -51,6 +51,7 @@ def summarize(config: Config, num_classes: int | None = None, *, weights: bool =
     """train.freeze shows as frozen parameters; with `weights`, model.init's file is read and matched
     to the model (nothing is copied: the model has no memory), so a misfit shows before training."""
     source = init_source(config) if weights else None
+    config = sized_for_init(config, source)
     num_classes = num_classes or known_num_classes(config.data)
     # Building draws initial weights from the global RNG even on the meta device: a summary taken
     # mid-run (the report page, between epochs) must leave it as an exact resume expects.

@@ -139,8 +139,8 @@ def model_layers(trained: Trained) -> list:
     training size (Trained.preprocessing), so its shapes are rebuilt, on the meta device, for that."""
     if trained.config.data["image_size"] is not None or not trained.input_shape:
         return trained.built.layers
-    trained.config.data["image_size"] = list(trained.input_shape[1:])
-    return build_model(trained.config, num_classes=len(trained.classes), device="meta").layers
+    config = trained.config.replace(data={"image_size": list(trained.input_shape[1:])})
+    return build_model(config, num_classes=len(trained.classes), device="meta").layers
 
 
 def read_inputs(trained: Trained, inputs: list, unreadable: dict | None = None) -> list[tuple[Path, np.ndarray]]:

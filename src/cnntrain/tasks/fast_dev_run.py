@@ -36,9 +36,9 @@ def fast_dev_run(config: str | Path | Config, *, overrides=(), progress: Progres
     started = time.perf_counter()
     if not isinstance(config, Config):
         config = load_config(config, overrides)
-    config.train["epochs"] = 1
-    for key in SYNTHETIC_SIZES:  # generating thousands of synthetic images would take most of the time
-        config.data[key] = min(config.data[key], config.train["batch_size"])
+    # generating thousands of synthetic images would take most of the time
+    sizes = {key: min(config.data[key], config.train["batch_size"]) for key in SYNTHETIC_SIZES}
+    config = config.replace(train={"epochs": 1}, data=sizes)
     with tempfile.TemporaryDirectory(prefix="cnntrain-fast-dev-run-") as folder:
         run = Path(folder) / "run"
         try:

@@ -30,7 +30,7 @@ from cnntrain.data.files import load_sample
 from cnntrain.errors import CnntrainError, ConfigError, DataError
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import capture, default_layers, select_layers
-from cnntrain.model.init import given_normalization, init_source, initialize
+from cnntrain.model.init import given_normalization, init_source, initialize, sized_for_init
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.outputs import display_values
 from cnntrain.run.rundir import run_dir_of_checkpoint
@@ -97,9 +97,10 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
         return _trained_subject(checkpoint, image, overrides, sample)
     cfg = load_config(config, overrides)
     pixels = _input(image, cfg, sample)
-    _fill_size(cfg, pixels)
+    cfg = _sized(cfg, pixels)
     torch.manual_seed(cfg.train["seed"])
     source = init_source(cfg)
+    cfg = sized_for_init(cfg, source)
     built = build_model(cfg, num_classes=known_num_classes(cfg.data))
     initialize(built, cfg, source=source)  # model.init's weights, train.freeze
     given = given_normalization(cfg, source)  # data.mean/std, or model.init's torchvision weights'
@@ -126,13 +127,13 @@ def _trained_subject(checkpoint, image, overrides, sample: bool) -> tuple[Subjec
 
     trained = load_trained(checkpoint, overrides, device="cpu")
     pixels = _input(image, trained.config, sample)
-    layers = trained.built.layers
-    if pixels is not None and trained.config.data["image_size"] is None:
+    config, layers = trained.config, trained.built.layers
+    if pixels is not None and config.data["image_size"] is None:
         # The weights do not depend on the size; rebuilding on the meta device only fills in the shapes.
-        _fill_size(trained.config, pixels)
-        layers = build_model(trained.config, num_classes=len(trained.classes), device="meta").layers
+        config = _sized(config, pixels)
+        layers = build_model(config, num_classes=len(trained.classes), device="meta").layers
     mean, std = _numbers(trained.normalizer.mean), _numbers(trained.normalizer.std)
-    subject = Subject(trained.config, trained.model, layers, trained.normalizer,
+    subject = Subject(config, trained.model, layers, trained.normalizer,
                       f"the checkpoint's: {_formula(trained.normalizer)}, mean {mean}, std {std}",
                       run_dir_of_checkpoint(trained.path).path, trained.epoch or 0, trained.classes)
     return subject, pixels
@@ -159,9 +160,11 @@ def data_sample(config: Config) -> np.ndarray:
     return split.x[0].numpy()
 
 
-def _fill_size(config: Config, pixels) -> None:
-    if pixels is not None and config.data["image_size"] is None:
-        config.data["image_size"] = [int(s) for s in pixels.shape[1:]]
+def _sized(config: Config, pixels) -> Config:
+    """A null image_size takes the input's size, so every shape is known."""
+    if pixels is None or config.data["image_size"] is not None:
+        return config
+    return config.replace(data={"image_size": [int(s) for s in pixels.shape[1:]]})
 
 
 def list_model_layers(*, checkpoint=None, config=None, image=None, overrides=()) -> tuple[list, set]:
