@@ -211,7 +211,7 @@ def test_no_batch_of_one_image():
     """33 images in batches of 32 would leave a batch of one, which batch norm cannot train on."""
     engine = make_engine(n=33)
     seen = []
-    engine._step = lambda group, gen: (seen.extend(map(len, group)), (torch.tensor(1.0), 1.0, torch.tensor(0)))[1]
+    engine.step = lambda group, gen: (seen.extend(map(len, group)), (torch.tensor(1.0), 1.0, torch.tensor(0)))[1]
     engine.train_epoch(1, Progress())
     assert seen == [32]
 

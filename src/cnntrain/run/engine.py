@@ -5,8 +5,12 @@ augmentation) or saved in the checkpoint (the global RNG behind dropout), so a r
 epoch and resumed ends with exactly the weights of a run never stopped.
 
 One optimizer step takes `train.accumulate` micro-batches of `train.batch_size` images: their
-gradients add up to those of one batch of the group's size (see `_step`), so the loss scaler,
+gradients add up to those of one batch of the group's size (see `step`), so the loss scaler,
 grad_clip, the schedules and the weight average all act once per group, as on one large batch.
+
+Other tasks take the same two seams: `epoch_batches(epoch)` (an epoch's steps, with the generator their
+augmentation draws from) and `step(group, aug_gen)`. `cnntrain lr-find` steps through them with a rising
+rate, so its steps are the steps `cnntrain train` takes.
 """
 
 from __future__ import annotations
@@ -60,6 +64,15 @@ class Best:
 
 
 @dataclass
+class EpochBatches:
+    """One epoch on this rank: its optimizer steps, each a group of train.accumulate index batches ((B,) rows
+    of the training set), and the generator their augmentation draws from."""
+
+    groups: list[list[torch.Tensor]]
+    aug_gen: torch.Generator
+
+
+@dataclass
 class Engine:
     model: torch.nn.Module  # what trains: possibly DDP- or compile-wrapped
     core: torch.nn.Module  # the plain model whose state_dict is saved
@@ -100,38 +113,44 @@ class Engine:
 
     # --- one epoch ---
 
-    def train_epoch(self, epoch: int, progress: Progress) -> EpochStats:
-        self.model.train()
+    def epoch_batches(self, epoch: int) -> EpochBatches:
+        """This rank's steps of an epoch. The order and the augmentation follow from (seed, epoch) alone:
+        nothing to save, so a resumed run draws exactly what the never-stopped one drew."""
         seed = self.train_cfg["seed"]
         labels = self.train_y if self.sampler == "balanced" else None
         # Where the images are (a GPU-resident set), so each step's index_select needs no copy.
         order = epoch_shard(len(self.train_y), seed, epoch, self.world, labels).to(self.train_x.device)
-        aug_gen = _generator(seed, epoch, 1)
         batch_size, accumulate = self.train_cfg["batch_size"], self.train_cfg["accumulate"]
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         if len(batches) > 1 and len(batches[-1]) == 1:
             batches.pop()  # batch norm cannot train on a batch of one image
-        # The last group may be short: it steps as the smaller batch it is (see _step), not carried over.
+        # The last group may be short: it steps as the smaller batch it is (see step), not carried over.
         groups = [batches[i:i + accumulate] for i in range(0, len(batches), accumulate)]
+        return EpochBatches(groups, _generator(seed, epoch, 1))
+
+    def train_epoch(self, epoch: int, progress: Progress) -> EpochStats:
+        self.model.train()
+        batches = self.epoch_batches(epoch)
+        steps = len(batches.groups)
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         weight_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
         seen, start = 0, time.perf_counter()
-        report_every = max(len(groups) // 50, 1)
+        report_every = max(steps // 50, 1)
         with self._join():
-            for step, group in enumerate(CORES.follow(groups), 1):  # threads: the cores others leave free
+            for done, group in enumerate(CORES.follow(batches.groups), 1):  # threads: the cores others leave free
                 with step_failures(self.train_cfg):  # e.g. train.lr=1e300: a key to fix, not a traceback
-                    loss, weight, hits = self._step(group, aug_gen)
+                    loss, weight, hits = self.step(group, batches.aug_gen)
                 loss_sum += loss
                 weight_sum += weight
                 correct += hits
                 seen += sum(len(index) for index in group)
-                if step % report_every == 0 or step == len(groups):
+                if done % report_every == 0 or done == steps:
                     mean_loss = loss_sum.item() / weight_sum.item()
                     if not math.isfinite(mean_loss):
-                        raise TrainingDiverged(f"the training loss became {mean_loss} at epoch {epoch}, step {step}")
+                        raise TrainingDiverged(f"the training loss became {mean_loss} at epoch {epoch}, step {done}")
                     rate = seen / (time.perf_counter() - start)
-                    progress.batch(step=step, steps=len(groups), loss=mean_loss, acc=correct.item() / seen,
+                    progress.batch(step=done, steps=steps, loss=mean_loss, acc=correct.item() / seen,
                                    images_per_sec=rate * self.world.size)
         seconds = time.perf_counter() - start
         # The last step's loss was computed before its update: that update may still have blown the
@@ -142,7 +161,7 @@ class Engine:
             [loss_sum.item(), weight_sum.item(), correct.item(), seen], self.world)
         return EpochStats(total_loss / total_weight, total_correct / total_seen, int(total_seen), seconds)
 
-    def _step(self, group: list[torch.Tensor], aug_gen: torch.Generator):
+    def step(self, group: list[torch.Tensor], aug_gen: torch.Generator):
         """One optimizer step on a group of micro-batches (index tensors): (loss sum, weight sum, hits)."""
         labels = [self.train_y.index_select(0, index).to(self.device, non_blocking=True) for index in group]
         # Each micro-batch's summed loss over the whole group's weight (its image count without class

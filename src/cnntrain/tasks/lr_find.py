@@ -14,20 +14,18 @@ replaced by the rising rate. Nothing is saved but the curve: the model and optim
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from cnntrain.atomic import atomic_write_text, check_writable
 from cnntrain.config.loader import Config, load_config
 from cnntrain.errors import ConfigError, DataError, Interrupted
 from cnntrain.run.device import flush_denormal_all_threads
-from cnntrain.run.engine import Engine, epoch_shard
+from cnntrain.run.engine import Engine
 from cnntrain.run.progress import Progress
 from cnntrain.run.rundir import new_run_dir
 from cnntrain.run.session import Session
@@ -91,23 +89,20 @@ def lr_find(config: str | Path | Config, *, overrides=(), out: str | Path | None
 def _range_test(config: Config, schedule: list[float], progress: Progress) -> tuple[list[float], list[float]]:
     """Train one step per rate in `schedule` until the smoothed loss diverges: (rates used, their losses)."""
     engine = _engine(config, progress)
-    seed, lrs, losses, epoch = config.train["seed"], [], [], 0
-    groups = []
+    if len(engine.train_y) < 2:
+        raise DataError("lr-find needs at least two training images")  # batch norm cannot train on one
+    lrs, losses, epoch, groups = [], [], 0, []
     progress.start(epochs=1, first_epoch=1, steps=len(schedule))
     for step, lr in enumerate(schedule, 1):
-        if not groups:  # a small training set is gone through again, in a new order
+        if not groups:  # a small training set is gone through again, in the order its next epoch would take
             epoch += 1
-            labels = engine.train_y if engine.sampler == "balanced" else None
-            order = epoch_shard(len(engine.train_y), seed, epoch, engine.world, labels).to(engine.train_x.device)
-            groups = _groups(order, engine.train_cfg)
-            if not groups:
-                raise DataError("lr-find needs at least two training images")
-            aug_gen = torch.Generator().manual_seed(seed + epoch)
+            batches = engine.epoch_batches(epoch)
+            groups = list(batches.groups)
         for param_group in engine.optimizer.param_groups:
             param_group["lr"] = lr
         try:
             # One optimizer step as `train` takes it (train.accumulate batches): (loss sum, weight, hits).
-            loss_sum, weight, _ = engine._step(groups.pop(0), aug_gen)
+            loss_sum, weight, _ = engine.step(groups.pop(0), batches.aug_gen)
         except (RuntimeError, OverflowError) as error:
             if "overflow" not in str(error) and not isinstance(error, OverflowError):
                 raise  # a bug, not the rate
@@ -121,18 +116,10 @@ def _range_test(config: Config, schedule: list[float], progress: Progress) -> tu
     return lrs, losses
 
 
-def _groups(order: torch.Tensor, train: dict) -> list[list[torch.Tensor]]:
-    """The epoch's batches (none of one image: batch norm cannot train on it), train.accumulate per step."""
-    size, accumulate = train["batch_size"], train["accumulate"]
-    batches = [order[i:i + size] for i in range(0, len(order), size) if len(order[i:i + size]) > 1]
-    return [batches[i:i + accumulate] for i in range(0, len(batches), accumulate)]
-
-
 def _engine(config: Config, progress: Progress) -> Engine:
     """What `cnntrain train` would train (data, model.init's weights, freeze, class weights, sampler,
     optimizer) with a constant schedule that the test sets by hand, and no weight average."""
-    config = copy.deepcopy(config)  # the caller's Config stays as it was
-    config.train.update(scheduler="none", warmup_epochs=0, epochs=1, ema=None)
+    config = config.replace(train={"scheduler": "none", "warmup_epochs": 0, "epochs": 1, "ema": None})
     return Session(config, None, progress).prepare()  # progress: e.g. skipped corrupt images
 
 
