@@ -95,9 +95,9 @@ WORKER = textwrap.dedent('''
     """Test-only: train through the public library under torchrun; record what each rank did."""
     import json, os, sys
     import torch
+    from cnntrain.run import session
     from cnntrain.run.engine import Engine
     from cnntrain.run.progress import Progress
-    from cnntrain.run.session import Session
     from cnntrain.run.train import train
 
     config, out = sys.argv[1], sys.argv[2]
@@ -106,7 +106,7 @@ WORKER = textwrap.dedent('''
     seen, records, current = {}, [], {}
 
     # What each step trains on: the engine's groups of batches of sample indices, per epoch.
-    original_epoch, original_step, original_finish = Engine.train_epoch, Engine._step, Session._finish
+    original_epoch, original_step, original_finish = Engine.train_epoch, Engine.step, session.finish
 
     def train_epoch(self, epoch, progress):
         current["epoch"] = epoch
@@ -117,11 +117,11 @@ WORKER = textwrap.dedent('''
             seen.setdefault(current["epoch"], []).extend(index.tolist())
         return original_step(self, group, aug_gen)
 
-    def finish(self, engine, log, seconds):  # the weights as training left them, before best.pt is loaded
+    def finish(end, engine, log, seconds):  # the weights as training left them, before best.pt is loaded
         torch.save(engine.core.state_dict(), os.path.join(out, f"{current['tag']}.rank{rank}.pt"))
-        return original_finish(self, engine, log, seconds)
+        return original_finish(end, engine, log, seconds)
 
-    Engine.train_epoch, Engine._step, Session._finish = train_epoch, step, finish
+    Engine.train_epoch, Engine.step, session.finish = train_epoch, step, finish
 
     class Record(Progress):
         def epoch(self, record):

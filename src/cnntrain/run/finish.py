@@ -1,82 +1,109 @@
-"""The end of a run: the best checkpoint on the test split, and the final report with its mistakes."""
+"""The end of a run: the best checkpoint on the test split, summary.json, and the final report with its mistakes.
+
+    summary = finish(end, engine, log, seconds)    # end: a RunEnd, which Session builds
+"""
 
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from cnntrain import __version__
+from cnntrain.config.loader import Config
+from cnntrain.data.splits import Split
 from cnntrain.run.checkpoint import load_checkpoint
-from cnntrain.run.distributed import barrier
+from cnntrain.run.distributed import World, barrier
 from cnntrain.run.engine import Engine
 from cnntrain.run.inference import loss_and_accuracy
 from cnntrain.run.metrics import confusion_matrix
+from cnntrain.run.normalize import Normalizer
 from cnntrain.run.report import TestOutcome, test_section, write_report
+from cnntrain.run.rundir import RunDir
 from cnntrain.viz.charts import confusion_matrix_image
 
 
-def best_on_test(session, engine: Engine):
+@dataclass
+class RunEnd:
+    """What the end of a run needs to know about it; the weights and the best epoch come from the Engine."""
+
+    config: Config  # as the run saved it (data.num_classes filled in)
+    run_dir: RunDir
+    world: World
+    device: torch.device
+    test: Split  # the test split as the data holds it (uint8 images or float arrays)
+    classes: list[str]
+    data_fingerprint: str
+    normalizer: Normalizer
+    layers: list  # the model's LayerInfo, for the report's Grad-CAM
+    init: dict | None  # what model.init loaded, for summary.json
+    # (model, samples) -> (N, K) float32 logits on the CPU, computed as validation computes them
+    logits: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
+
+
+def best_on_test(end: RunEnd, engine: Engine):
     """Test-split metrics of the best checkpoint, its confusion matrix for TensorBoard, and its logits."""
-    split = session.splits.test
-    if len(split.y) == 0 or not session.run_dir.best.exists():
+    split = end.test
+    if len(split.y) == 0 or not end.run_dir.best.exists():
         return None, None, None
 
-    barrier(session.world)
-    best = load_checkpoint(session.run_dir.best, map_location=session.device)
+    barrier(end.world)
+    best = load_checkpoint(end.run_dir.best, map_location=end.device)
     engine.core.load_state_dict(best["model"])
-    logits = session._logits(engine.core, split.x)
+    logits = end.logits(engine.core, split.x)
     loss, acc = loss_and_accuracy(logits, split.y)
-    matrix = confusion_matrix(split.y.numpy(), logits.argmax(1).numpy(), len(session.splits.classes))
-    image = confusion_matrix_image(matrix, session.splits.classes, title="test, best checkpoint")
+    matrix = confusion_matrix(split.y.numpy(), logits.argmax(1).numpy(), len(end.classes))
+    image = confusion_matrix_image(matrix, end.classes, title="test, best checkpoint")
     return {"loss": loss, "acc": acc, "epoch": best["epoch"]}, image, logits
 
-def write_final_report(session, engine: Engine, logits, best_epoch: int | None) -> None:
+
+def write_final_report(end: RunEnd, engine: Engine, logits, best_epoch: int | None) -> None:
     """The final report.html: with the best checkpoint's test predictions, and mistakes.png."""
     test = None
     if logits is not None:
-        split = session.splits.test
         # engine.core holds the best checkpoint's weights since best_on_test
-        outcome = TestOutcome("test", list(session.splits.classes), split.y.numpy(),
-                              torch.softmax(logits, 1).numpy(), split.x, best_epoch,
-                              model=engine.core, layers=session.layers, normalizer=session.normalizer)
-        test = test_section(session.run_dir, outcome)
-    write_report(session.run_dir, test=test, finished=True)
+        outcome = TestOutcome("test", list(end.classes), end.test.y.numpy(), torch.softmax(logits, 1).numpy(),
+                              end.test.x, best_epoch, model=engine.core, layers=end.layers,
+                              normalizer=end.normalizer)
+        test = test_section(end.run_dir, outcome)
+    write_report(end.run_dir, test=test, finished=True)
 
 
-def finish(session, engine: Engine, log, seconds: float) -> dict:
+def finish(end: RunEnd, engine: Engine, log, seconds: float) -> dict:
     """summary.json, the last TensorBoard records, and the final report."""
-    records = session.run_dir.read_metrics() if session.world.is_main else []
-    test, confusion, logits = best_on_test(session, engine)
+    records = end.run_dir.read_metrics() if end.world.is_main else []
+    test, confusion, logits = best_on_test(end, engine)
+    train = end.config.train
     summary = {
-        "name": session.config.name,
-        "run_dir": str(session.run_dir.path),
+        "name": end.config.name,
+        "run_dir": str(end.run_dir.path),
         "epochs": records[-1]["epoch"] if records else 0,
         "best": {"metric": engine.best.metric, "value": engine.best.value, "epoch": engine.best.epoch},
         "final": records[-1] if records else None,
         "test": test,
         "seconds": seconds,
-        "device": str(session.device),
-        "world_size": session.world.size,
-        "seed": session.train_cfg["seed"],
-        "classes": list(session.splits.classes),
+        "device": str(end.device),
+        "world_size": end.world.size,
+        "seed": train["seed"],
+        "classes": list(end.classes),
         "params": sum(p.numel() for p in engine.core.parameters()),
         "trainable_params": sum(p.numel() for p in engine.core.parameters() if p.requires_grad),
-        "frozen": session.train_cfg["freeze"],
-        "init": session.init_record,
-        "data_fingerprint": session.splits.fingerprint,
+        "frozen": train["freeze"],
+        "init": end.init,
+        "data_fingerprint": end.data_fingerprint,
         "versions": versions(),
     }
-    if session.world.is_main:
-        hparams = {**{f"train.{k}": v for k, v in session.train_cfg.items()}, "model": session.config.name}
+    if end.world.is_main:
+        hparams = {**{f"train.{k}": v for k, v in train.items()}, "model": end.config.name}
         best = {"hparam/best_" + engine.best.metric: engine.best.value or 0.0}
         log.hparams(hparams, best, step=summary["epochs"])
         if confusion is not None:
             log.images("confusion_matrix", {"test": confusion}, summary["epochs"])
         log.close()
-        session.run_dir.write_summary(summary)
-        write_final_report(session, engine, logits, best_epoch=test["epoch"] if test else None)
-    session.progress.end()
+        end.run_dir.write_summary(summary)
+        write_final_report(end, engine, logits, best_epoch=test["epoch"] if test else None)
     return summary
 
 

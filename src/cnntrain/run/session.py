@@ -1,10 +1,12 @@
 """One training run, from a resolved config to a finished run directory: set-up, the epochs, the end.
 
-`train()` (train.py) opens one; `tasks/lr_find.py` prepares one without running it.
+`train()` (train.py) opens one; `tasks/lr_find.py` prepares one without running it. The end of the
+run (finish.py) gets a `RunEnd`, not the Session.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from cnntrain.data import channel_stats, load_data
 from cnntrain.errors import CnntrainError, DataError, Interrupted, TrainingDiverged
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import capture, default_layers
-from cnntrain.model.init import given_normalization, init_source, initialize
+from cnntrain.model.init import InitSource, given_normalization, init_source, initialize, sized_for_init
 from cnntrain.run.balance import build_class_weights
 from cnntrain.run.checkpoint import resolve_checkpoint_path, save_checkpoint
 from cnntrain.run.device import (
@@ -31,7 +33,7 @@ from cnntrain.run.device import (
 )
 from cnntrain.run.distributed import all_sum, barrier, broadcast, init_world
 from cnntrain.run.engine import Engine
-from cnntrain.run.finish import finish, versions
+from cnntrain.run.finish import RunEnd, finish, versions
 from cnntrain.run.inference import loss_and_accuracy, predict_logits
 from cnntrain.run.lock import RunLock
 from cnntrain.run.normalize import Normalizer
@@ -53,30 +55,39 @@ class TrainResult:
 
 
 class Session:
-    """One training run, from a resolved config to a finished run directory."""
+    """One training run, from a resolved config to a finished run directory. Its state comes in three
+    steps: `__init__` the inputs and the machine, `prepare()` the data and the model, `run()` the run
+    directory and how far the run has got (for the message a Ctrl-C prints)."""
 
     def __init__(self, config: Config, checkpoint: dict | None, progress: Progress, *, lock: RunLock | None = None,
                  fast_dev_run: bool = False):
+        # The Session's own Config: prepare() fills in what the data and model.init decide (a new Config,
+        # so the caller's stays as it was); checkpoints and config.yaml save this one.
         self.config, self.checkpoint, self.progress, self.lock = config, checkpoint, progress, lock
         self.fast_dev_run = fast_dev_run
-        self.train_cfg = config.train
-        self.world = init_world(self.train_cfg["device"])
-        self.device = resolve_device(self.train_cfg["device"], self.world.local_rank)  # before any data
-        self.threads = run_threads(self.train_cfg, checkpoint)  # recorded in the checkpoints
-        configure(self.device, deterministic=self.train_cfg["deterministic"], threads=self.threads,
-                  follow_load=self.train_cfg["threads_follow_load"])
-        self.amp_dtype = autocast_dtype(self.train_cfg["precision"], self.device)
-        if self.train_cfg["compile"]:
+        train = config.train
+        self.world = init_world(train["device"])
+        self.device = resolve_device(train["device"], self.world.local_rank)  # before any data
+        self.threads = run_threads(train, checkpoint)  # recorded in the checkpoints
+        configure(self.device, deterministic=train["deterministic"], threads=self.threads,
+                  follow_load=train["threads_follow_load"])
+        self.amp_dtype = autocast_dtype(train["precision"], self.device)
+        if train["compile"]:
             limit_compile_threads()  # read once, when inductor loads: before any data (torchvision) does
-        slow = precision_warning(self.train_cfg["precision"], self.device)
+        slow = precision_warning(train["precision"], self.device)
         if slow and self.world.is_main:
             progress.warning(slow)
+
+    @property
+    def train_cfg(self) -> dict:
+        return self.config.train
 
     def prepare(self) -> Engine:
         """Data, model (with model.init's weights) and optimizer, ready for the first step; nothing written."""
         torch.manual_seed(self.train_cfg["seed"])
         # model.init: a wrong name fails before the data loads; a resumed run has its weights already.
-        self.init = init_source(self.config) if self.checkpoint is None else None
+        init = init_source(self.config) if self.checkpoint is None else None
+        self.config = sized_for_init(self.config, init)  # a null image_size: the size the weights expect
         # overfit_batches or --fast-dev-run: a few batches, after loading so the data fingerprint is the full set's
         self.splits = limit_splits(load_data(self.config.data, self.train_cfg["seed"]), self.train_cfg,
                                    fast_dev_run=self.fast_dev_run)
@@ -85,12 +96,12 @@ class Session:
         for message in self.splits.notes if self.world.is_main else ():
             self.progress.note(message)  # e.g. a cache written into the user's data folder
         self._check_data()
-        self.normalizer = self._normalizer()
-        # uint8 -> standardised floats on the device, for training, evaluation and the pictures alike.
-        self.normalize = self.normalizer.to(self.device, len(self.config.input_shape()) - 1)
+        if self.config.data["num_classes"] is None:
+            self.config = self.config.replace(data={"num_classes": len(self.splits.classes)})
+        self.normalizer = self._normalizer(init)
         built = build_model(self.config, num_classes=len(self.splits.classes))
         self.layers = built.layers
-        self.init_record = self._initialize(built)
+        self.init_record = self._initialize(built, init)
         return self._engine(built.model)
 
     def run(self, out, resume, runs_root) -> TrainResult:
@@ -123,12 +134,13 @@ class Session:
                 save_checkpoint(self._checkpoint(engine, 0, 0.0), run.last)  # a kill in epoch 1 resumes too
             self.saved_epoch = first_epoch - 1
             if self.train_cfg["graph"] and first_epoch == 1 and log is not None:
-                self._log_graph(engine.core, log)
+                self._log_graph(engine, log)
             if first_epoch == 1 and self.world.is_main:
                 self.outputs.watch_first_batch(engine)
             stopped_early = self._epochs(engine, first_epoch, log, started - elapsed)
             self.finishing = True  # every epoch is saved: a Ctrl-C from here on cuts only the end short
-            summary = self._finish(engine, log, time.perf_counter() - started + elapsed)
+            summary = finish(self._run_end(engine), engine, log, time.perf_counter() - started + elapsed)
+            self.progress.end()
         except (KeyboardInterrupt, TrainingDiverged) as error:
             if log is not None:
                 log.close()
@@ -172,28 +184,26 @@ class Session:
         if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
             raise DataError(f"the data gives samples of {shape_text(got)} but the config says "
                             f"{shape_text(want)}: check data.channels and data.image_size")
-        if self.config.data["num_classes"] is None:
-            self.config.data["num_classes"] = len(self.splits.classes)
         if self.checkpoint is not None and self.checkpoint.get("data_fingerprint") != self.splits.fingerprint:
             raise DataError("the data differs from the data this run started with (its fingerprint changed); "
                             "resume needs the same data, or start a new run")
 
-    def _normalizer(self) -> Normalizer:
+    def _normalizer(self, init: InitSource | None) -> Normalizer:
         channels = self.splits.train.x.shape[1]
         if self.checkpoint is not None:
             return Normalizer(**self.checkpoint["normalization"])
         # uint8 pixels are standardised on the 0-1 scale, float arrays in their own units
         unit = 255.0 if self.splits.train.x.dtype == torch.uint8 else 1.0
-        given = given_normalization(self.config, self.init)  # data.mean/std, or the pretrained weights'
+        given = given_normalization(self.config, init)  # data.mean/std, or the pretrained weights'
         if given is not None:
             return Normalizer(**given, unit=unit)
         if not self.config.data["normalize"]:
             return Normalizer([0.0] * channels, [1.0] * channels, unit)
         return Normalizer(*channel_stats(self.splits.train.x), unit)
 
-    def _initialize(self, built) -> dict | None:
+    def _initialize(self, built, init: InitSource | None) -> dict | None:
         """model.init's weights (a new run only) and train.freeze; what was loaded, for summary.json."""
-        report = initialize(built, self.config, source=self.init)
+        report = initialize(built, self.config, source=init)
         if report is None:
             return self.checkpoint.get("init") if self.checkpoint is not None else None
         for line in report.lines() if self.world.is_main else ():
@@ -206,7 +216,6 @@ class Session:
         if channels_last is None:
             channels_last = dims == 2 and (self.device.type == "cuda" or self.amp_dtype is not None)
         memory_format = torch.channels_last if channels_last and dims == 2 else None
-        self.memory_format = memory_format
         model = model.to(self.device, memory_format=memory_format or torch.preserve_format)
         wrapped = model
         if self.world.distributed:
@@ -219,15 +228,14 @@ class Session:
             train_x, train_y = train_x.to(self.device), train_y.to(self.device)  # GPU-resident: no copies
         weights = build_class_weights(self.train_cfg["class_weights"], self.splits.train.y, self.splits.classes,
                                       where=self.config.where("train", "class_weights"))
-        return Engine(model=wrapped, core=model, train_x=train_x, train_y=train_y,
-                      normalize=self.normalize, train_cfg=self.train_cfg,
-                      augment=self._augment(dims), device=self.device, world=self.world,
+        # uint8 -> standardised floats on the device, for training, evaluation and the pictures alike.
+        normalize = self.normalizer.to(self.device, dims)
+        augment = {k: v for k, v in self.config.data["augment"].items() if v}
+        return Engine(model=wrapped, core=model, train_x=train_x, train_y=train_y, normalize=normalize,
+                      train_cfg=self.train_cfg, augment=augment, device=self.device, world=self.world,
                       amp_dtype=self.amp_dtype, memory_format=memory_format,
                       class_weights=None if weights is None else weights.to(self.device),
                       sampler=self.config.data["sampler"])
-
-    def _augment(self, dims: int) -> dict:
-        return {k: v for k, v in self.config.data["augment"].items() if v}
 
     def _tensorboard(self, first_epoch: int):
         if not self.world.is_main:
@@ -259,23 +267,23 @@ class Session:
         started = time.perf_counter()
         stats = engine.train_epoch(epoch, self.progress)
         lr = engine.step_lr  # of the epoch's last step: a step schedule's decay shows from the next epoch
-        val_loss, val_acc = self._evaluate(engine.eval_model, self.splits.val)
+        val_loss, val_acc = self._evaluate(engine, self.splits.val)
         return {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.acc, "val_loss": val_loss,
                 "val_acc": val_acc, "lr": lr, "images_per_sec": stats.images / stats.seconds,
                 "epoch_seconds": time.perf_counter() - started}
 
-    def _evaluate(self, model, split) -> tuple[float, float]:
-        """Loss and accuracy over a split, each rank taking its share, summed over ranks."""
+    def _evaluate(self, engine: Engine, split) -> tuple[float, float]:
+        """The validated model's loss and accuracy over a split, each rank taking its share, summed over ranks."""
         x, y = split.x[self.world.rank:: self.world.size], split.y[self.world.rank:: self.world.size]
-        logits = self._logits(model, x)
+        logits = self._logits(engine, engine.eval_model, x)
         loss, acc = loss_and_accuracy(logits, y) if len(y) else (0.0, 0.0)
         loss_sum, hits, n = all_sum([loss * len(y), acc * len(y), len(y)], self.world)
         return (loss_sum / n, hits / n) if n else (float("nan"), float("nan"))
 
-    def _logits(self, model, x):
-        return predict_logits(model, x, self.normalize, self.device,
+    def _logits(self, engine: Engine, model, x):
+        return predict_logits(model, x, engine.normalize, self.device,
                               batch_size=self.train_cfg["eval_batch_size"], dtype=self.amp_dtype,
-                              memory_format=self.memory_format)
+                              memory_format=engine.memory_format)
 
     def _save_epoch(self, engine: Engine, record: dict, improved: bool, log, elapsed: float) -> None:
         self.run_dir.append_metrics(record)  # before last.pt: resume trims epochs past the checkpoint
@@ -287,7 +295,7 @@ class Session:
         log.epoch(record)
         every = self.train_cfg["featuremap_every"]
         if every and (record["epoch"] % every == 0 or record["epoch"] == self.train_cfg["epochs"]):
-            self._log_featuremaps(engine.eval_model, log, record["epoch"])
+            self._log_featuremaps(engine, log, record["epoch"])
         if self.train_cfg["histograms"]:
             log.histograms(engine.core, record["epoch"])
         self.outputs.curves(engine.best.epoch)
@@ -307,28 +315,31 @@ class Session:
             "versions": versions(),
         }
 
-    def _log_graph(self, model, log) -> None:
+    def _log_graph(self, engine: Engine, log) -> None:
         """The core model's graph (not a DDP or compile wrapper), traced on one normalized validation batch."""
         split = self.splits.val if len(self.splits.val.y) else self.splits.train
         batch = split.x[: self.train_cfg["batch_size"]]  # (B, C, *spatial) uint8
-        x = self.normalize(batch.to(self.device))
-        if self.memory_format is not None:
-            x = x.contiguous(memory_format=self.memory_format)
-        log.graph(model, x)
+        x = engine.normalize(batch.to(self.device))
+        if engine.memory_format is not None:
+            x = x.contiguous(memory_format=engine.memory_format)
+        log.graph(engine.core, x)
 
-    def _log_featuremaps(self, model, log, epoch: int) -> None:
-        """The maps of one fixed validation image: a learner watches the filters learn."""
+    def _log_featuremaps(self, engine: Engine, log, epoch: int) -> None:
+        """The validated model's maps of one fixed validation image: a learner watches the filters learn."""
         if len(self.splits.val.y) == 0:
             return
         sample = self.splits.val.x[:1]
-        x = self.normalize(sample.to(self.device))
+        x = engine.normalize(sample.to(self.device))
         names = [info.name for info in default_layers(self.layers)]
-        maps = capture(model, x, names)
+        maps = capture(engine.eval_model, x, names)
         images = {n: feature_grid_image(maps[n][0].numpy()) for n in names}
         log.images("featuremaps", images, epoch)
         self.outputs.featuremaps(epoch, images)
 
     # --- the end ---
 
-    def _finish(self, engine: Engine, log, seconds: float) -> dict:
-        return finish(self, engine, log, seconds)
+    def _run_end(self, engine: Engine) -> RunEnd:
+        return RunEnd(config=self.config, run_dir=self.run_dir, world=self.world, device=self.device,
+                      test=self.splits.test, classes=list(self.splits.classes),
+                      data_fingerprint=self.splits.fingerprint, normalizer=self.normalizer, layers=self.layers,
+                      init=self.init_record, logits=functools.partial(self._logits, engine))
