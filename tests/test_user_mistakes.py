@@ -64,6 +64,22 @@ def test_a_latin1_config_is_one_line(cli, tmp_path, command):
     assert code == 2 and f"{config}:2: not UTF-8" in one_line(err)
 
 
+# --- a dataset name with a typo: data's registry knows the names, the message still names the line -------
+
+
+@pytest.mark.parametrize("command", [["summary", "-c"], ["train", "-c"], ["lr-find", "-c"],
+                                     ["train", "--folds", "2", "-c"]])
+def test_a_misspelt_dataset_is_one_line_naming_its_line_and_the_nearest_name(cli, tmp_path, tiny_yaml, command,
+                                                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "typo.yaml"
+    config.write_text(tiny_yaml.replace("dataset: shapes", "dataset: shapez"), encoding="utf-8")
+    code, _, err = cli(*command, config)
+    line = one_line(err)
+    assert code == 2 and f"{config}:2: unknown data.dataset 'shapez'; did you mean `shapes`?" in line, line
+    assert not (tmp_path / "runs").exists()
+
+
 # --- --out that cannot be written: checked before any work -----------------------------------------
 
 

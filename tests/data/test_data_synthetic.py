@@ -28,16 +28,22 @@ CASES = [
 
 
 def test_config_choices_are_the_registry():
-    """data.dataset's choices (config never imports the data package) are exactly what registered."""
-    from cnntrain.config.keys import DATASET_NAMES, KEYS
+    """data.dataset's choices are what registered: the schema's enum is the registry, and the key table
+    (config never imports the data package) keeps no list of its own."""
+    from cnntrain.config.keys import KEYS
+    from cnntrain.model.schema import config_schema
 
-    assert set(DATASET_NAMES) == set(DATASETS)
-    assert KEYS["data"]["dataset"].choices == DATASET_NAMES
+    assert config_schema()["properties"]["data"]["properties"]["dataset"]["enum"] == sorted(DATASETS)
+    assert KEYS["data"]["dataset"].choices == ()
+    built_in = {"shapes", "volumes", "signals", "imagefolder", "arrays", "mnist", "fashion_mnist", "cifar10"}
+    assert built_in <= set(DATASETS)
 
 
 def test_unknown_dataset_names_the_valid_ones():
     with pytest.raises(DataError, match="unknown data.dataset 'nope'.*cifar10.*shapes"):
         load_data(config(dataset="nope"), 0)
+    with pytest.raises(DataError, match=r"^c.yaml:2: unknown data.dataset 'shapez'; did you mean `shapes`\?"):
+        load_data(config(dataset="shapez"), 0, "c.yaml:2")
 
 
 @pytest.mark.parametrize("name,size,spatial", CASES)

@@ -47,6 +47,7 @@ BAD_SPACES = [
     ("train.lr: {flaot: [0.001, 0.1]}", "give one of"),
     ("train.lr: {float: [0.001, 0.1], lgo: true}", "did you mean `log`?"),
     ("train.optimizer: {choice: [adam, sgdd]}", "'sgdd' is not allowed; did you mean `sgd`?"),
+    ("data.dataset: {choice: [shapes, shapez]}", "unknown data.dataset 'shapez'; did you mean `shapes`?"),
     ("train.epochs: {float: [1, 2]}", "train.epochs"),
 ]
 

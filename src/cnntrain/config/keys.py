@@ -1,7 +1,7 @@
 """Every config key outside model.layers: its type, default, allowed values and meaning.
 
-Defaults live here and nowhere else. `config.py` validates against this table and `schema.py` turns it
-into JSON Schema, so a key added here is checked and autocompleted with no other edit.
+Defaults live here and nowhere else. `loader.py` validates against this table and `model/schema.py` turns
+it into JSON Schema, so a key added here is checked and autocompleted with no other edit.
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ class Field:
 
 
 NONE = type(None)
-DATASET_NAMES = ("shapes", "volumes", "signals", "imagefolder", "arrays", "mnist", "fashion_mnist", "cifar10")
 
 DATA = {
-    "dataset": Field("shapes", (str,), "shapes, volumes, signals are built in", DATASET_NAMES),
+    # No choices here: the names are data's registry (data/datasets.py), checked where the data loads.
+    "dataset": Field("shapes", (str,), "a registered dataset (`cnntrain schema` lists them); shapes, volumes, "
+                     "signals are built in"),
     "root": Field("data", (str,), "folder of an image folder or of torchvision's files; for arrays: class "
                   "folders of .npy/.nii(.gz), an .npz, a folder of x/y .npy files, or UCR/UEA .tsv/.ts tables"),
     "channels": Field(1, (int,), "input channels: 1 grayscale, 3 RGB", minimum=1),

@@ -1,4 +1,9 @@
-"""Dataset name -> loader function (and class names, where they are fixed), filled by `@register`."""
+"""Dataset name -> loader function (and class names, where they are fixed), filled by `@register`.
+
+The one list of dataset names: `data.dataset` is checked against it here (the config layer never
+imports data), and `cnntrain schema` takes its choices from `list_datasets()`. The package's
+`__init__` imports every module beside this one, so a new dataset is one module with `@register`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import torch
 
 from cnntrain.data.crossval import fold_splits
 from cnntrain.data.splits import Splits
-from cnntrain.errors import DataError
+from cnntrain.errors import DataError, did_you_mean
 
 Loader = Callable[[dict, int], Splits]
 
@@ -29,26 +34,36 @@ def register(name: str, classes: list[str] | None = None) -> Callable[[Loader], 
     return add
 
 
-def known_num_classes(data: dict) -> int | None:
+def list_datasets() -> list[str]:
+    return sorted(DATASETS)
+
+
+def dataset_loader(name, where: str | None = None) -> Loader:
+    """The loader registered as `name`; an unknown name names the key (at `where`, a config's file:line)
+    and the nearest registered name."""
+    loader = DATASETS.get(name) if isinstance(name, str) else None
+    if loader is None:
+        at = f"{where}: " if where else ""
+        raise DataError(f"{at}unknown data.dataset {name!r}{did_you_mean(name, list_datasets())}")
+    return loader
+
+
+def known_num_classes(data: dict, where: str | None = None) -> int | None:
     """The output width a model has before any data loads: data.num_classes, or a built-in dataset's."""
+    dataset_loader(data["dataset"], where)
     if data["num_classes"]:
         return data["num_classes"]
     classes = _FIXED_CLASSES.get(data["dataset"])
     return len(classes) if classes else None
 
 
-def load_data(data: dict, seed: int) -> Splits:
+def load_data(data: dict, seed: int, where: str | None = None) -> Splits:
     """Build the train/val/test splits the config's `data` section describes.
 
     `data` is the resolved section (every key present); `seed` makes synthetic data and
-    every random split reproducible.
+    every random split reproducible; `where` places data.dataset in its config for an error.
     """
-    name = data.get("dataset")
-    loader = DATASETS.get(name) if isinstance(name, str) else None
-    if loader is None:
-        valid = ", ".join(sorted(DATASETS))
-        raise DataError(f"unknown data.dataset {name!r}; valid datasets: {valid}")
-    splits = loader(data, seed)
+    splits = dataset_loader(data.get("dataset"), where)(data, seed)
     _check(splits)
     if data.get("folds"):  # cross-validation: this fold's train and val, dealt from train+val
         splits = fold_splits(splits, data["folds"], data.get("fold") or 0, seed)

@@ -1,4 +1,4 @@
-"""A JSON Schema of the config file, generated from the field table and the layer registry.
+"""A JSON Schema of the config file, generated from the field table and the dataset and layer registries.
 
 Point a YAML editor at it (`# yaml-language-server: $schema=cnntrain.schema.json`) to get
 autocompletion and live checking; every registered layer type appears with its own arguments.
@@ -7,6 +7,7 @@ autocompletion and live checking; every registered layer type appears with its o
 from __future__ import annotations
 
 from cnntrain.config.keys import AUGMENT, KEYS, NONE
+from cnntrain.data import list_datasets
 from cnntrain.model.registry import REQUIRED, get_layer_type, list_layers
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
@@ -26,6 +27,7 @@ def config_schema() -> dict:
     sections = {name: _section_schema(fields) for name, fields in KEYS.items()}
     sections["model"]["properties"]["layers"] = {"type": "array", "items": layer, "minItems": 1}
     sections["data"]["properties"]["augment"].update(_section_schema(AUGMENT))
+    sections["data"]["properties"]["dataset"]["enum"] = list_datasets()  # the config layer cannot know them
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "cnntrain config",

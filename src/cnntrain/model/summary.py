@@ -52,7 +52,7 @@ def summarize(config: Config, num_classes: int | None = None, *, weights: bool =
     to the model (nothing is copied: the model has no memory), so a misfit shows before training."""
     source = init_source(config) if weights else None
     config = sized_for_init(config, source)
-    num_classes = num_classes or known_num_classes(config.data)
+    num_classes = num_classes or known_num_classes(config.data, config.where("data", "dataset"))
     # Building draws initial weights from the global RNG even on the meta device: a summary taken
     # mid-run (the report page, between epochs) must leave it as an exact resume expects.
     with torch.random.fork_rng(devices=[]):

@@ -89,8 +89,8 @@ class Session:
         init = init_source(self.config) if self.checkpoint is None else None
         self.config = sized_for_init(self.config, init)  # a null image_size: the size the weights expect
         # overfit_batches or --fast-dev-run: a few batches, after loading so the data fingerprint is the full set's
-        self.splits = limit_splits(load_data(self.config.data, self.train_cfg["seed"]), self.train_cfg,
-                                   fast_dev_run=self.fast_dev_run)
+        data = load_data(self.config.data, self.train_cfg["seed"], self.config.where("data", "dataset"))
+        self.splits = limit_splits(data, self.train_cfg, fast_dev_run=self.fast_dev_run)
         for message in self.splits.warnings if self.world.is_main else ():
             self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
         for message in self.splits.notes if self.world.is_main else ():

@@ -101,7 +101,7 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
     torch.manual_seed(cfg.train["seed"])
     source = init_source(cfg)
     cfg = sized_for_init(cfg, source)
-    built = build_model(cfg, num_classes=known_num_classes(cfg.data))
+    built = build_model(cfg, num_classes=known_num_classes(cfg.data, cfg.where("data", "dataset")))
     initialize(built, cfg, source=source)  # model.init's weights, train.freeze
     given = given_normalization(cfg, source)  # data.mean/std, or model.init's torchvision weights'
     unit = 1.0 if is_array_data(cfg.data) else 255.0  # float arrays are taken in their own units

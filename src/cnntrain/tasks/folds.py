@@ -81,7 +81,7 @@ def fold_indices(config: Config, k: int) -> list[torch.Tensor]:
         raise ConfigError(f"--folds {k}: cross-validation needs at least 2 folds")
     seed = config.train["seed"]
     data = {**config.data, "folds": None, "fold": 0}
-    splits = load_data(data, seed)
+    splits = load_data(data, seed, config.where("data", "dataset"))
     return held_out(pool(splits).y, k, seed, splits.classes)
 
 

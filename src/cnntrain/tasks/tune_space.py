@@ -136,11 +136,15 @@ def check_space(space: Space, config: str | Path, overrides=()) -> None:
                 raise ConfigError(_located(error, param, space, value)) from None
     lows = [setting(p.key, p.ends()[0]) for p in space.params]
     loaded = load_config(config, overrides + lows)
-    from cnntrain.data import known_num_classes
+    from cnntrain.data import dataset_loader, known_num_classes
     from cnntrain.model.builder import build_model
 
+    for param in space.params:
+        if param.key == "data.dataset":  # the names are data's registry, which the config check cannot see
+            for value in param.ends():
+                dataset_loader(value, space.source)
     try:
-        build_model(loaded, num_classes=known_num_classes(loaded.data) or 2)
+        build_model(loaded, num_classes=known_num_classes(loaded.data, loaded.where("data", "dataset")) or 2)
     except UnknownLayerError as error:
         raise ConfigError(f"{space.source}: {error}") from None
     except ConfigError:
