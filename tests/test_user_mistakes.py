@@ -159,7 +159,7 @@ def test_resume_with_a_changed_layer_names_it_and_both_shapes(cli, run, tmp_path
 
 
 def test_a_run_directory_means_best_pt(run, tmp_path):
-    from cnntrain.run.trained import load_trained
+    from cnntrain.run.load import load_trained
     from cnntrain.tasks.evaluate import evaluate
 
     assert load_trained(run).path.name == "best.pt"  # predict, explain, export, featuremaps start here

@@ -31,7 +31,7 @@ _API = {
     "build_model": "cnntrain.model",
     "summarize": "cnntrain.model",
     "train": "cnntrain.run.train",
-    "load_trained": "cnntrain.run.trained",
+    "load_trained": "cnntrain.run.load",
     "evaluate": "cnntrain.tasks.evaluate",
     "predict": "cnntrain.tasks.predict",
     "export": "cnntrain.tasks.export",

@@ -79,8 +79,8 @@ def objects(tmp_path_factory, one_thread):
     """(trained model, three re-initialised twins, the probe samples, their boxes), trained once per module."""
     import torch
 
+    from cnntrain.run.load import load_trained
     from cnntrain.run.train import train
-    from cnntrain.run.trained import load_trained
     from cnntrain.tasks.explain import read_inputs
 
     folder = tmp_path_factory.mktemp("objects")

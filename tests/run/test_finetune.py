@@ -13,9 +13,9 @@ from cnntrain.config.loader import load_config
 from cnntrain.data.datasets import known_num_classes
 from cnntrain.errors import ConfigError
 from cnntrain.model.builder import build_model
+from cnntrain.run.load import load_trained
 from cnntrain.run.progress import Progress
 from cnntrain.run.train import train
-from cnntrain.run.trained import load_trained
 from conftest import ROOT
 
 pytestmark = pytest.mark.usefixtures("one_thread")

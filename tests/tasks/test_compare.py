@@ -123,7 +123,7 @@ def test_placement_protocol_gives_way_to_the_user(tmp_path, extra, file_value, e
 
 def test_compare_page_in_a_browser(compared, page):
     """compare.html shows compare.json's numbers, and the shifted example as each model predicted it."""
-    from cnntrain.run.trained import load_trained
+    from cnntrain.run.load import load_trained
     from cnntrain.tasks.compare import _test_split
     from cnntrain.tasks.compare_outputs import shifted
 
@@ -160,7 +160,7 @@ def test_compare_slider_moves_the_image_and_every_model_answers_live(compared, p
     from selenium.webdriver.common.keys import Keys
 
     from cnntrain.data.augment import border_median, translate
-    from cnntrain.run.trained import load_trained
+    from cnntrain.run.load import load_trained
     from cnntrain.tasks.compare import _test_split
 
     out, _ = compared

@@ -234,7 +234,7 @@ def test_each_pattern_excites_its_channel_more_than_the_data_does(trained_run, t
     import torch
 
     from cnntrain.data import load_data
-    from cnntrain.run.trained import load_trained
+    from cnntrain.run.load import load_trained
     from cnntrain.tasks.explain_filters import explain_filters
 
     result = explain_filters(trained_run.run_dir, "conv2", steps=64, out=tmp_path)

@@ -101,7 +101,7 @@ def test_text_from_the_config_is_escaped(write_config, tmp_path, small):
 
 
 def test_a_checkpoint_names_its_classes(trained_run, tmp_path):
-    from cnntrain.run.trained import load_trained
+    from cnntrain.run.load import load_trained
     from cnntrain.tasks.explore import explore
 
     result = explore(checkpoint=trained_run.run_dir)  # no image: the first test image of its data

@@ -95,7 +95,7 @@ def exported(checkpoints, tmp_path_factory) -> dict:
 def images_and_reference(checkpoint, count: int):
     """The checkpoint's first test images and PyTorch's logits for them."""
     from cnntrain.data import load_data
-    from cnntrain.run.trained import load_trained
+    from cnntrain.run.load import load_trained
 
     trained = load_trained(checkpoint, device="cpu")
     x = load_data(trained.config.data, trained.config.train["seed"]).test.x[:count]

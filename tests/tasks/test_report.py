@@ -110,7 +110,7 @@ def test_mistakes_png_shows_evaluates_wrong_images_in_order(run, data, evaluated
 def test_gradcam_of_each_mistake_is_where_the_best_checkpoint_looked(run, data, evaluated):
     """Each tile of mistakes_gradcam.png: Grad-CAM for the predicted class, recomputed from best.pt."""
     from cnntrain.model.attribution import attribution_map, default_target_layer
-    from cnntrain.run.trained import load_trained
+    from cnntrain.run.load import load_trained
 
     trained = load_trained(run / "checkpoints" / "best.pt", device="cpu")
     layer = default_target_layer(trained.built.layers)

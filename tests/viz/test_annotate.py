@@ -43,7 +43,7 @@ def test_small_filters_get_their_numbers_and_names():
 
 
 def test_one_epoch_is_one_integer_tick():
-    fig = charts._new_figure((4, 3))
+    fig = charts.new_figure((4, 3))
     ax = fig.add_subplot()
     ax.plot([1], [0.5], marker="o", label="train")
     charts._finish_curve(ax, "loss", None)

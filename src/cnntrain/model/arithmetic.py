@@ -33,11 +33,6 @@ def pool_out(size, kernel, stride, padding=0, dilation=1, ceil_mode=False):
     return out
 
 
-def same_padding(kernel: int, dilation: int = 1) -> int:
-    """Total padding that keeps the size at stride 1 (PyTorch's padding='same')."""
-    return effective_kernel(kernel, dilation) - 1
-
-
 def adaptive_window(size: int | None, out: int) -> tuple[int | None, int | None]:
     """Largest window and smallest step an adaptive pool uses, for the receptive field."""
     if size is None:

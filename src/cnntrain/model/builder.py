@@ -16,7 +16,7 @@ from torch import nn
 from cnntrain.config.loader import Config, layer_entry, layer_name
 from cnntrain.errors import CnntrainError, ConfigError
 from cnntrain.model.blocks import expand_block
-from cnntrain.model.registry import Built, create_layer, get_layer_type
+from cnntrain.model.registry import Built, create_layer
 from cnntrain.text import shape_text
 
 # Attribute names of nn.Sequential (forward, training, cuda, ...): nn.Module refuses them as child names.
@@ -218,7 +218,3 @@ def _compose(parts, dims: int):
     if geometry is None:
         return None, None, True
     return geometry[0], geometry[1], False
-
-
-def describe(layer_type: str) -> str:
-    return get_layer_type(layer_type).doc

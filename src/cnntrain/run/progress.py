@@ -1,5 +1,5 @@
 """What a long-running library call reports while it runs. The library prints nothing itself:
-the CLI passes a subclass that draws Rich bars or plain lines (see render.py)."""
+the CLI passes a subclass that draws Rich bars or plain lines (cli/output.py)."""
 
 from __future__ import annotations
 

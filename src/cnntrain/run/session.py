@@ -39,9 +39,9 @@ from cnntrain.run.lock import RunLock
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.outputs import RunOutputs, output_paths
 from cnntrain.run.progress import Progress
-from cnntrain.run.quick import limit_splits
 from cnntrain.run.report import write_report
 from cnntrain.run.rundir import new_run_dir, run_dir_of_checkpoint
+from cnntrain.run.subset import limit_splits
 from cnntrain.run.unstable import advice
 from cnntrain.text import shape_text
 from cnntrain.viz.pictures import feature_grid_image

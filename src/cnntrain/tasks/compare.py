@@ -29,9 +29,9 @@ from cnntrain.config.loader import Config, load_config
 from cnntrain.data import load_data
 from cnntrain.errors import CnntrainError, ConfigError, Interrupted
 from cnntrain.model.summary import summarize
+from cnntrain.run.load import load_trained
 from cnntrain.run.rundir import RunDir, new_run_dir
 from cnntrain.run.train import train
-from cnntrain.run.trained import load_trained
 from cnntrain.tasks.compare_live import live_shift
 from cnntrain.tasks.compare_outputs import protocol_text, shift_example, shifted, write_compare_page
 from cnntrain.viz.charts import save_compare_plot

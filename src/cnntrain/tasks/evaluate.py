@@ -28,9 +28,9 @@ from cnntrain.data.files import load_labelled_folder
 from cnntrain.errors import ConfigError, DataError
 from cnntrain.run.checkpoint import home_of
 from cnntrain.run.inference import loss_and_accuracy
+from cnntrain.run.load import load_for_inference, training_mean
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion, top_k_accuracy
 from cnntrain.run.outputs import find_mistakes, save_mistakes_picture
-from cnntrain.run.trained import load_for_inference, training_mean
 from cnntrain.viz.charts import save_confusion_matrix
 
 SPLITS = ("test", "val")

@@ -34,8 +34,8 @@ from cnntrain.model.attribution import (
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import select_layers
 from cnntrain.run.checkpoint import home_of
+from cnntrain.run.load import Trained, load_trained
 from cnntrain.run.outputs import display_values
-from cnntrain.run.trained import Trained, load_trained
 from cnntrain.viz.heatmaps import save_explanation
 from cnntrain.viz.page import write_page
 

@@ -21,8 +21,8 @@ from cnntrain.atomic import atomic_writer
 from cnntrain.errors import CnntrainError
 from cnntrain.model.capture import select_layers
 from cnntrain.model.maximize import STEPS, maximize_channels, split_channelwise
+from cnntrain.run.load import Trained
 from cnntrain.run.rundir import run_dir_of_checkpoint
-from cnntrain.run.trained import Trained
 from cnntrain.tasks.explain import load_explainable, model_layers
 from cnntrain.viz.heatmaps import patterns_image
 from cnntrain.viz.png import save_png

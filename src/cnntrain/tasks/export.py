@@ -26,8 +26,8 @@ from cnntrain.data import load_data
 from cnntrain.errors import CnntrainError, ConfigError, ExportError
 from cnntrain.run.exportable import INPUT_DTYPES, build_pixel_classifier, export_metadata, input_shape_of
 from cnntrain.run.exporters import EXTENSIONS, export_bytes, load_runner
+from cnntrain.run.load import load_trained
 from cnntrain.run.rundir import run_dir_of_checkpoint
-from cnntrain.run.trained import load_trained
 
 FORMATS = tuple(EXTENSIONS)
 MAX_SAMPLES = 256  # test images compared; enough to catch a wrong preprocessing many times over

@@ -31,10 +31,10 @@ from cnntrain.errors import CnntrainError, ConfigError, DataError
 from cnntrain.model.builder import build_model
 from cnntrain.model.capture import capture, default_layers, select_layers
 from cnntrain.model.init import given_normalization, init_source, initialize, sized_for_init
+from cnntrain.run.load import load_trained
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.outputs import display_values
 from cnntrain.run.rundir import run_dir_of_checkpoint
-from cnntrain.run.trained import load_trained
 from cnntrain.viz.charts import values_bar_image
 from cnntrain.viz.page import write_page
 from cnntrain.viz.pictures import feature_grid_image, filters_image, save_feature_grid, save_filters, save_image

@@ -17,7 +17,7 @@ import torch
 from cnntrain.data.array_inputs import is_array_data, load_array_inputs
 from cnntrain.data.files import image_files, load_images, stack
 from cnntrain.errors import CnntrainError, DataError, SomeUnreadable
-from cnntrain.run.trained import load_for_inference, training_mean
+from cnntrain.run.load import load_for_inference, training_mean
 
 
 @dataclass

@@ -18,10 +18,10 @@ from pathlib import Path
 from cnntrain.data import load_data
 from cnntrain.errors import CheckpointError, CnntrainError, DataError
 from cnntrain.run.engine import Best
+from cnntrain.run.load import load_trained
 from cnntrain.run.outputs import CURVES, FEATUREMAPS, MISTAKES, MISTAKES_GRADCAM, TRAIN_BATCH, write_curves
 from cnntrain.run.report import TestOutcome, test_section, write_report
 from cnntrain.run.rundir import RunDir, run_dir_of_checkpoint
-from cnntrain.run.trained import load_trained
 
 
 @dataclass

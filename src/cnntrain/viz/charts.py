@@ -27,7 +27,7 @@ def confusion_matrix_image(
     values = _row_normalize(m) if normalized else m
     k = len(classes)
     side = min(max(4.0, 0.45 * k + 2.5), 16.0)
-    fig = _new_figure((side + 1.0, side))
+    fig = new_figure((side + 1.0, side))
     ax = fig.add_subplot()
     vmax = 1.0 if normalized else max(1, int(m.max()))
     im = ax.imshow(values, cmap="Blues", vmin=0, vmax=vmax)
@@ -40,7 +40,7 @@ def confusion_matrix_image(
     if k <= 20:  # beyond that the numbers no longer fit in the cells
         _annotate_cells(ax, values, normalized, vmax)
     fig.tight_layout()
-    return _render(fig)
+    return figure_image(fig)
 
 
 def save_confusion_matrix(
@@ -91,7 +91,7 @@ def save_compare_plot(models: list[dict], path: str | os.PathLike) -> Path:
     Each model dict has `name`, `val_acc` (fractions per epoch) and `shift_acc` ({"pixels":
     fraction}), and may have `params` (named in the legend); a missing or empty series is simply not drawn.
     """
-    fig = _new_figure((12, 4.5))
+    fig = new_figure((12, 4.5))
     ax_epoch, ax_shift = fig.subplots(1, 2)
     for i, model in enumerate(models):
         style = {"color": f"C{i % 10}", "label": model_label(model)}  # same colour in both panels
@@ -114,7 +114,7 @@ def save_compare_plot(models: list[dict], path: str | os.PathLike) -> Path:
     facts = [f"{epochs[0]} epochs" if len(epochs) == 1 else "", ", ".join(f"{n:,} {s}" for s, n in sizes.items())]
     fig.suptitle("model comparison" + "".join(f"; {f}" for f in facts if f))
     fig.tight_layout()
-    return save_png(_render(fig), path)
+    return save_png(figure_image(fig), path)
 
 
 def model_label(model: dict) -> str:
@@ -147,7 +147,7 @@ def _finish_panel(ax, title: str, xlabel: str) -> None:
 
 def line_plot_image(signal: np.ndarray) -> np.ndarray:
     """[C, L] -> a line chart with one line per channel."""
-    fig = _new_figure((8, 3))
+    fig = new_figure((8, 3))
     ax = fig.add_subplot()
     for c, channel in enumerate(np.asarray(signal, dtype=np.float32)):
         ax.plot(channel, linewidth=1, label=f"channel {c}")
@@ -156,7 +156,7 @@ def line_plot_image(signal: np.ndarray) -> np.ndarray:
     ax.set_xlabel("position")
     ax.set_ylabel("value")
     fig.tight_layout()
-    return _render(fig)
+    return figure_image(fig)
 
 
 
@@ -164,7 +164,7 @@ def values_bar_image(values: np.ndarray, *, title: str, xlabel: str) -> np.ndarr
     """A layer output holding one number per channel or feature ([F], or [C, 1, 1] after a global pool)
     as bars on one value axis: drawn as tiles, each 1x1 tile would be scaled against itself and look blank."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
-    fig = _new_figure((min(12.0, 4 + 0.12 * len(values)), 3.4))
+    fig = new_figure((min(12.0, 4 + 0.12 * len(values)), 3.4))
     ax = fig.add_subplot()
     colors = np.where(values < 0, "#2166ac", "#b2182b")  # the grids' diverging colours: blue < 0 < red
     ax.bar(np.arange(len(values)), values, color=colors, width=0.8)
@@ -176,7 +176,7 @@ def values_bar_image(values: np.ndarray, *, title: str, xlabel: str) -> np.ndarr
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return _render(fig)
+    return figure_image(fig)
 
 
 # --- training curves (curves.png) -----------------------------------------------------------
@@ -186,7 +186,7 @@ TRAIN_COLOR, VAL_COLOR, LR_COLOR, BEST_COLOR = "C0", "C1", "C2", "C3"
 
 def curves_image(records: list[dict], *, best_epoch: int | None = None, title: str = "") -> np.ndarray:
     """Three panels (loss, accuracy, learning rate) over epochs, from metrics.jsonl records: (H, W, 3)."""
-    fig = _new_figure((13, 3.8))
+    fig = new_figure((13, 3.8))
     ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
     epochs = [r["epoch"] for r in records]
     marker = "o" if len(records) <= 30 else None
@@ -210,7 +210,7 @@ def curves_image(records: list[dict], *, best_epoch: int | None = None, title: s
         fig.suptitle(title)
     # Fixed margins, not tight_layout: this is drawn after every epoch, and tight_layout draws twice.
     fig.subplots_adjust(left=0.06, right=0.99, bottom=0.14, top=0.84, wspace=0.3)
-    return _render(fig)
+    return figure_image(fig)
 
 
 def save_curves(records: list[dict], path: str | os.PathLike, *, best_epoch: int | None = None,
@@ -250,7 +250,7 @@ def _finish_curve(ax, name: str, best_epoch: int | None) -> None:
 def save_lr_find_plot(lrs: list[float], losses: list[float], smoothed: list[float], suggestion: float | None,
                       rule: str, path: str | os.PathLike) -> Path:
     """Loss against learning rate on a log axis: each step's loss, its smoothed curve, the suggestion."""
-    fig = _new_figure((8, 4.5))
+    fig = new_figure((8, 4.5))
     ax = fig.add_subplot()
     ax.plot(lrs, losses, color="C0", alpha=0.3, linewidth=1, label="loss per step")
     ax.plot(lrs, smoothed, color="C0", linewidth=2, label="smoothed")
@@ -270,7 +270,7 @@ def save_lr_find_plot(lrs: list[float], losses: list[float], smoothed: list[floa
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return save_png(_render(fig), path)
+    return save_png(figure_image(fig), path)
 
 
 # --- matplotlib without pyplot -------------------------------------------------------------
@@ -284,7 +284,7 @@ def agg_matplotlib():
     return matplotlib
 
 
-def _new_figure(size: tuple[float, float]):
+def new_figure(size: tuple[float, float]):
     """A Figure with its own Agg canvas; pyplot is avoided so no global figure state leaks."""
     agg_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -295,7 +295,7 @@ def _new_figure(size: tuple[float, float]):
     return fig
 
 
-def _render(fig) -> np.ndarray:
+def figure_image(fig) -> np.ndarray:
     """Draw the figure and return its pixels as (H, W, 3) uint8."""
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

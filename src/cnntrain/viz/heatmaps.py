@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnntrain.viz.charts import _new_figure, _render
+from cnntrain.viz.charts import figure_image, new_figure
 from cnntrain.viz.pictures import even_indices
 from cnntrain.viz.png import save_png
 
@@ -38,7 +38,7 @@ def explanation_image(pixels: np.ndarray, heat: np.ndarray, *, title: str, signe
     draw = {1: _signal_figure, 2: _image_figure, 3: _volume_figure}[heat.ndim]
     fig = draw(image, heat, scale)
     _title(fig, title)
-    return _render(fig)
+    return figure_image(fig)
 
 
 def save_explanation(pixels: np.ndarray, heat: np.ndarray, path: str | os.PathLike, *, title: str,
@@ -47,7 +47,7 @@ def save_explanation(pixels: np.ndarray, heat: np.ndarray, path: str | os.PathLi
 
 
 def _image_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
-    fig = _new_figure((3 * PANEL_IN + 0.6, PANEL_IN + 0.5))
+    fig = new_figure((3 * PANEL_IN + 0.6, PANEL_IN + 0.5))
     axes = fig.subplots(1, 3)
     _show_input(axes[0], image)
     shown = axes[1].imshow(heat, interpolation="nearest", **scale)
@@ -61,7 +61,7 @@ def _image_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
 
 
 def _signal_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
-    fig = _new_figure((9, 3.6))
+    fig = new_figure((9, 3.6))
     signal, strip = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
     for c, channel in enumerate(image):
         signal.plot(channel, linewidth=1, label=f"channel {c}")
@@ -80,7 +80,7 @@ def _signal_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
 
 def _volume_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
     depths = even_indices(heat.shape[0], MAX_SLICES)
-    fig = _new_figure((len(depths) * PANEL_IN * 0.6 + 0.8, 3 * PANEL_IN * 0.6 + 0.6))
+    fig = new_figure((len(depths) * PANEL_IN * 0.6 + 0.8, 3 * PANEL_IN * 0.6 + 0.6))
     axes = np.asarray(fig.subplots(3, len(depths), squeeze=False))
     for col, d in enumerate(depths):
         _show_input(axes[0, col], image[:, d])
@@ -119,7 +119,7 @@ def patterns_image(patterns: np.ndarray, channels: list[int], *, title: str) -> 
     cols = int(min(count, max(1, round(np.sqrt(count * (1 if patterns.ndim == 4 else 0.25))))))
     rows = -(-count // cols)
     tile = (2.2, 1.2) if patterns.ndim == 3 else (1.4, 1.5)
-    fig = _new_figure((cols * tile[0] + 0.4, rows * tile[1] + 0.7))
+    fig = new_figure((cols * tile[0] + 0.4, rows * tile[1] + 0.7))
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False))
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
@@ -135,7 +135,7 @@ def patterns_image(patterns: np.ndarray, channels: list[int], *, title: str) -> 
             _show_input(ax, _stretch(patterns[k]))
         ax.set_title(f"channel {channels[k]}", fontsize=8)
     _title(fig, title)
-    return _render(fig)
+    return figure_image(fig)
 
 
 def save_patterns(patterns: np.ndarray, channels: list[int], path: str | os.PathLike, *, title: str) -> Path:

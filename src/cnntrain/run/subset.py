@@ -1,4 +1,4 @@
-"""Quick checks before a long run: the data a run trains on when it only wants to prove a point.
+"""The part of the data a run trains on when it only wants to prove a point before a long run:
 
 - `train.overfit_batches: N` trains on the same N batches of images every epoch and validates on those
   same images: a model that cannot reach ~100% there cannot learn the task either (a bug in the model,

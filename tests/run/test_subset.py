@@ -1,5 +1,5 @@
-"""Quick checks: `train.overfit_batches` proves a model can fit a few batches; `--fast-dev-run` runs
-everything on one batch and keeps nothing."""
+"""The data a run trains on to prove a point: `train.overfit_batches` proves a model can fit a few batches;
+`--fast-dev-run` runs everything on one batch and keeps nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from cnntrain.atomic import read_jsonl
 from cnntrain.data.splits import Split, Splits
-from cnntrain.run.quick import limit_splits
+from cnntrain.run.subset import limit_splits
 
 
 def splits(n: int = 100) -> Splits:

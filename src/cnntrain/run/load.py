@@ -1,6 +1,7 @@
-"""A trained model back from its checkpoint: the config that rebuilds it, its weights, class names
-and normalisation. Every command that runs a checkpoint (evaluate, predict, featuremaps, compare)
-starts here.
+"""Load a trained model back from its checkpoint: the config that rebuilds it, its weights, class names
+and normalisation (`load_trained`), or from a file `cnntrain export` wrote (`load_for_inference`).
+Every command that runs a trained model (evaluate, predict, featuremaps, compare, ...) starts here;
+`train.py` is the other direction, config to trained model.
 """
 
 from __future__ import annotations
