@@ -1,58 +1,49 @@
-"""The `cnntrain` command line: a thin Typer shell over the library, and the one list of its commands.
+"""The `cnntrain` command line: a thin Typer shell over the library, and the list of its commands.
 
 Each command is one module under cli/: its typed options, one library call imported inside its body
-(so `cnntrain --help` never loads torch) and its terminal output. COMMANDS below is the one place they
-are listed; adding a command is its module, one row here and its test. User mistakes arrive as
-CnntrainError and leave as one line on stderr with exit status 2; anything else is a bug and keeps its
-traceback.
+(so `cnntrain --help` never loads torch), its terminal output, and `LISTED`, where `--help` shows it.
+COMMANDS below gathers them: adding a command is its module and its test, no edit here. User mistakes
+arrive as CnntrainError and leave as one line on stderr with exit status 2; anything else is a bug and
+keeps its traceback.
 
 No `from __future__ import annotations` here: Typer reads every command's annotations at each start,
 and evaluating them from strings costs more than the objects themselves.
 """
 
+import importlib
+import pkgutil
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli import (
-    compare,
-    evaluate,
-    explain,
-    explore,
-    export,
-    featuremaps,
-    lr_find,
-    predict,
-    report,
-    schema,
-    summary,
-    train,
-    tune,
-)
 from cnntrain.cli.lean import import_rich_help
-from cnntrain.cli.options import INSPECT, TRAIN
+from cnntrain.cli.options import PANELS
 from cnntrain.errors import CnntrainError
 
 import_rich_help()  # before Typer draws any help: without rich.markdown and rich.traceback
 
-# name -> (function, help panel), in the order `cnntrain --help` lists them
-COMMANDS = {
-    "train": (train.train, TRAIN),
-    "evaluate": (evaluate.evaluate, TRAIN),
-    "predict": (predict.predict, TRAIN),
-    "compare": (compare.compare, TRAIN),
-    "export": (export.export, TRAIN),
-    "lr-find": (lr_find.lr_find, TRAIN),
-    "tune": (tune.tune, TRAIN),
-    "report": (report.report, TRAIN),
-    "summary": (summary.summary, INSPECT),
-    "schema": (schema.schema, INSPECT),
-    "featuremaps": (featuremaps.featuremaps, INSPECT),
-    "explain": (explain.explain, INSPECT),
-    "explore": (explore.explore, INSPECT),
-}
+
+# What the commands share; every other module under cli/ is one command. Not imported here: output.py
+# loads the library's Progress, which `cnntrain --help` has no use for.
+SHARED = ("app", "lean", "options", "output")
+
+
+def _commands() -> dict:
+    """name -> (function, help panel), in the order `cnntrain --help` lists them: each command module's
+    function named like the module (lr_find.lr_find is `cnntrain lr-find`), placed by its LISTED."""
+    found = []
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name not in SHARED:
+            module = importlib.import_module(f"{__package__}.{info.name}")
+            panel, order = module.LISTED
+            found.append((PANELS.index(panel), order, info.name, getattr(module, info.name)))
+    return {name.replace("_", "-"): (function, PANELS[panel]) for panel, _, name, function in sorted(found)}
+
+
+COMMANDS = _commands()
 
 app = typer.Typer(
     name="cnntrain",

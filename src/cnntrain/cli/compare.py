@@ -5,7 +5,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import QuietOption, SetOption
+from cnntrain.cli.options import TRAIN, Listed, QuietOption, SetOption
+
+LISTED = Listed(TRAIN, order=40)  # where `cnntrain --help` shows it
 
 
 def compare(

@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import JsonOption, ModelOption, SetOption
+from cnntrain.cli.options import TRAIN, JsonOption, Listed, ModelOption, SetOption
+
+LISTED = Listed(TRAIN, order=20)  # where `cnntrain --help` shows it
 
 _MATRIX_MAX_CLASSES = 20  # wider confusion matrices no longer fit a terminal: see the PNG
 

@@ -6,8 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import CheckpointOption, SetOption
+from cnntrain.cli.options import INSPECT, CheckpointOption, Listed, SetOption
 from cnntrain.errors import CnntrainError
+
+LISTED = Listed(INSPECT, order=40)  # where `cnntrain --help` shows it
 
 
 class Method(str, Enum):  # the names of model/attribution.py METHODS, which tests keep in step

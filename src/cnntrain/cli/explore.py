@@ -5,7 +5,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import ImageOption, SetOption, SubjectCheckpointOption, SubjectConfigOption
+from cnntrain.cli.options import (
+    INSPECT,
+    ImageOption,
+    Listed,
+    SetOption,
+    SubjectCheckpointOption,
+    SubjectConfigOption,
+)
+
+LISTED = Listed(INSPECT, order=50)  # where `cnntrain --help` shows it
 
 
 def explore(

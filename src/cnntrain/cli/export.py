@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import CheckpointOption, JsonOption
+from cnntrain.cli.options import TRAIN, CheckpointOption, JsonOption, Listed
+
+LISTED = Listed(TRAIN, order=50)  # where `cnntrain --help` shows it
 
 
 class ExportFormat(str, Enum):

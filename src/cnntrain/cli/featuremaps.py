@@ -6,7 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import ImageOption, SetOption, SubjectCheckpointOption, SubjectConfigOption
+from cnntrain.cli.options import (
+    INSPECT,
+    ImageOption,
+    Listed,
+    SetOption,
+    SubjectCheckpointOption,
+    SubjectConfigOption,
+)
+
+LISTED = Listed(INSPECT, order=30)  # where `cnntrain --help` shows it
 
 
 class MapScale(str, Enum):

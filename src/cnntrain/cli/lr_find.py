@@ -5,7 +5,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import ConfigOption, QuietOption, SetOption
+from cnntrain.cli.options import TRAIN, ConfigOption, Listed, QuietOption, SetOption
+
+LISTED = Listed(TRAIN, order=60)  # where `cnntrain --help` shows it
 
 
 def lr_find(

@@ -1,4 +1,4 @@
-"""The options several commands share, declared once as `Annotated` aliases, and the help panels.
+"""The options several commands share, declared once as `Annotated` aliases, and where `--help` lists a command.
 
 Help text never holds `[lowercase...]`: Rich would read it as markup and drop it, so defaults written in
 the text go in parentheses. Repeatable options name what they take (`--set KEY=VALUE`), not
@@ -8,12 +8,21 @@ No `from __future__ import annotations`: Typer reads these annotations at every 
 """
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NamedTuple, Optional
 
 import typer
 
 TRAIN = "Train and evaluate"
 INSPECT = "Inspect"
+PANELS = (TRAIN, INSPECT)  # `cnntrain --help`'s panels, in this order
+
+
+class Listed(NamedTuple):
+    """Where `cnntrain --help` lists a command: its panel, and its place there (lowest first). A command's
+    module declares `LISTED = Listed(...)`, and that makes it a command (cli/app.py)."""
+
+    panel: str
+    order: int
 
 
 _CONFIG = typer.Option("--config", "-c", help="YAML config, e.g. configs/cnn.yaml.", show_default=False)

@@ -5,7 +5,9 @@ from typing import Annotated
 
 import typer
 
-from cnntrain.cli.options import ModelOption, SetOption
+from cnntrain.cli.options import TRAIN, Listed, ModelOption, SetOption
+
+LISTED = Listed(TRAIN, order=30)  # where `cnntrain --help` shows it
 
 
 def predict(

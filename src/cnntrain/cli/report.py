@@ -5,6 +5,10 @@ from typing import Annotated
 
 import typer
 
+from cnntrain.cli.options import TRAIN, Listed
+
+LISTED = Listed(TRAIN, order=80)  # where `cnntrain --help` shows it
+
 
 def report(
     run: Annotated[Path, typer.Argument(help="A run directory (runs/<name>/<n>) or one of its checkpoints.",

@@ -1,5 +1,9 @@
 """`cnntrain schema`: the config file's JSON Schema."""
 
+from cnntrain.cli.options import INSPECT, Listed
+
+LISTED = Listed(INSPECT, order=20)  # where `cnntrain --help` shows it
+
 
 def schema() -> None:
     """Print a JSON Schema of the config file, for editor autocompletion and checking."""

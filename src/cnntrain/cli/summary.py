@@ -1,6 +1,8 @@
 """`cnntrain summary`: the model layer by layer, as a table or as JSON."""
 
-from cnntrain.cli.options import ConfigOption, JsonOption, SetOption
+from cnntrain.cli.options import INSPECT, ConfigOption, JsonOption, Listed, SetOption
+
+LISTED = Listed(INSPECT, order=10)  # where `cnntrain --help` shows it
 
 
 def summary(config: ConfigOption, set_: SetOption = None, json_: JsonOption = False) -> None:

@@ -8,8 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import OptionalConfigOption, QuietOption, SetOption
+from cnntrain.cli.options import TRAIN, Listed, OptionalConfigOption, QuietOption, SetOption
 from cnntrain.errors import ConfigError
+
+LISTED = Listed(TRAIN, order=10)  # where `cnntrain --help` shows it
 
 
 def train(

@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnntrain.cli.options import ConfigOption, SetOption
+from cnntrain.cli.options import TRAIN, ConfigOption, Listed, SetOption
+
+LISTED = Listed(TRAIN, order=70)  # where `cnntrain --help` shows it
 
 
 class Metric(str, Enum):
