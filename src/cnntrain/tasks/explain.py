@@ -216,7 +216,8 @@ def _write(trained: Trained, attributions: list, out_dir: Path, method: str, lay
         title = (f"{att.path.name}: predicted {classes[att.predicted]} ({att.probability:.1%}); "
                  f"{method} for {classes[att.target]}{where}")
         shown = display_values(att.pixels[None])[0]  # uint8 pixels as they are; float arrays stretched
-        save_explanation(shown, att.heat, png, title=title, signed=method in SIGNED_METHODS)
+        save_explanation(shown, att.heat, png, title=title, signed=method in SIGNED_METHODS,
+                         stretched=np.asarray(att.pixels).dtype != np.uint8)
         explanations.append(Explanation(str(att.path), classes[att.predicted], att.probability,
                                         classes[att.target], method, layer, str(npy), str(png)))
     items = merge_manifest(out_dir, [{**e.as_dict(), "picture": Path(e.picture).name, "npy": Path(e.heatmap).name}
