@@ -153,8 +153,8 @@ def test_report_page_in_a_browser(run, page, evaluated):
     summary = json.loads((run / "summary.json").read_text())
     d, rows, _ = evaluated
     _check_page(page, run / "report.html")
-    # curves, batch, mistakes, their Grad-CAM, and a frame per epoch
-    assert page.driver.execute_script("return document.images.length") == 4 + EPOCHS
+    # curves, batch, mistakes, their Grad-CAM, top losses, calibration, and a frame per epoch
+    assert page.driver.execute_script("return document.images.length") == 6 + EPOCHS
     assert _value(page, "test-acc") == summary["test"]["acc"]
     assert _value(page, "params") == summary["params"]
     assert page.driver.find_element("id", "test-acc").text == f"{100 * summary['test']['acc']:.2f}%"

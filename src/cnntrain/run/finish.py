@@ -39,7 +39,8 @@ def write_final_report(session, engine: Engine, logits, best_epoch: int | None) 
         # engine.core holds the best checkpoint's weights since best_on_test
         outcome = TestOutcome("test", list(session.splits.classes), split.y.numpy(),
                               torch.softmax(logits, 1).numpy(), split.x, best_epoch,
-                              model=engine.core, layers=session.layers, normalizer=session.normalizer)
+                              model=engine.core, layers=session.layers, normalizer=session.normalizer,
+                              paths=split.paths)
         test = test_section(session.run_dir, outcome)
     write_report(session.run_dir, test=test, finished=True)
 
