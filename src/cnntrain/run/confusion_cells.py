@@ -24,7 +24,8 @@ def confusion_cells(labels, probs, samples, names: list[str]) -> dict:
     """{"members": K x K lists of thumbnail indices, "thumbnails": [...], "per_cell": the cap used}."""
     probs = np.asarray(probs)
     predicted, confidence = probs.argmax(1), probs.max(1)
-    members, cap = cell_members(np.asarray(labels), predicted, confidence, probs.shape[1])
+    members, cap = cell_members(np.asarray(labels), predicted, confidence, probs.shape[1], per_cell=PER_CELL,
+                                budget=MAX_THUMBNAILS)
     chosen = sorted({i for row in members for cell in row for i in cell})
     position = {sample: n for n, sample in enumerate(chosen)}
     pixels = display_values(np.stack([np.asarray(samples[i]) for i in chosen])) if chosen else []
