@@ -150,6 +150,7 @@ def test_own_folder_of_class_subfolders(best, tmp_path, cli):
     assert d["per_class"]["star"]["support"] == 0
     paths = [r["path"] for r in csv.DictReader((tmp_path / "p.csv").open())]
     assert paths[0].endswith("0.png") and "nested" in paths[-1]
+    assert {t["path"] for t in d["top_losses"]} <= set(paths)  # the files, not indices
 
 
 def test_unknown_class_folder_is_a_clear_error(best, tmp_path, cli):

@@ -17,7 +17,7 @@ from cnntrain.run.outputs import display_values
 from cnntrain.viz.thumbnails import thumbnail_url
 
 PER_CELL = 24
-MAX_THUMBNAILS = 1200  # about 3 MB of page for 32x32 colour images
+MAX_THUMBNAILS = 1200  # 32x32 colour images: 2-4 kB each, a page of a few MB at most
 
 
 def confusion_cells(labels, probs, samples, names: list[str]) -> dict:
