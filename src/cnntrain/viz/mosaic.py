@@ -1,5 +1,5 @@
-"""Labelled mosaics of input samples: a training batch as the network receives it, or the test images
-a model gets wrong, each tile with a caption under it.
+"""Labelled mosaics of input samples: a training batch as the network receives it, the test images a
+model gets wrong, or each of them beside its Grad-CAM (`pair_tile`), each tile with a caption under it.
 
 A sample is (C, L), (C, H, W) or (C, D, H, W) uint8: a 2D image is shown as it is (grey for one
 channel, colour for three, the first channel otherwise), a volume by its middle depth slice and a
