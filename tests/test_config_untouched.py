@@ -110,13 +110,15 @@ def test_tasks_given_a_config(task, folder, built_configs, tmp_path):
 
 
 def test_commands_on_the_trained_model(trained, folder, built_configs, tmp_path):
-    """Each command that reads the checkpoint (its config rebuilt from it) or a config file."""
+    """Each command that reads the checkpoint (its config rebuilt from it) or a config file. The model
+    trained with image_size null: its pictures need the layers' shapes at the size it trained on."""
     from cnntrain.tasks.evaluate import evaluate
     from cnntrain.tasks.explain import explain
     from cnntrain.tasks.explore import explore
     from cnntrain.tasks.export import export
     from cnntrain.tasks.featuremaps import featuremaps
     from cnntrain.tasks.predict import predict
+    from cnntrain.tasks.report import report
 
     run = trained[0]
     root, path = folder
@@ -128,7 +130,8 @@ def test_commands_on_the_trained_model(trained, folder, built_configs, tmp_path)
     explain(run, [image], out=tmp_path / "explain")
     explore(image, checkpoint=run, out=tmp_path / "explore")
     export(run, out=tmp_path / "model.onnx")
-    assert len(built_configs) >= 7  # each command built its own Config, and each is unchanged
+    report(run)  # rebuilds report.html, Grad-CAM of the mistakes included
+    assert len(built_configs) >= 8  # each command built its own Config, and each is unchanged
 
 
 def test_compare_and_tune(folder, built_configs, tmp_path):

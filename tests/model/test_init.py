@@ -188,3 +188,18 @@ def test_an_unreachable_host_is_known_quickly(monkeypatch):
     monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
     assert init._first_hop("https://download.pytorch.org/models/x.pth") == ("proxy.example", 3128)
     assert init._reachable(("unreachable.invalid", 443)) is False  # .invalid never resolves (RFC 2606)
+
+
+def test_a_run_directory_means_its_best_checkpoint(tmp_path):
+    """As --checkpoint RUN does everywhere: best.pt, not the last epoch's weights."""
+    best, last = random_reference("resnet18"), random_reference("resnet18")
+    with torch.no_grad():
+        last.fc.weight.add_(1.0)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save({"model": last.state_dict(), "epoch": 2}, run / "checkpoints" / "last.pt")
+    with pytest.raises(CheckpointError, match="no checkpoints/best.pt yet .*checkpoints/last.pt"):
+        initialized("resnet18", f"model.init={run}")
+    torch.save({"model": best.state_dict(), "epoch": 1}, run / "checkpoints" / "best.pt")
+    built, _ = initialized("resnet18", f"model.init={run}")
+    torch.testing.assert_close(built.model.state_dict()["fc.weight"], best.fc.weight, rtol=0, atol=0)

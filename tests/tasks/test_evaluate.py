@@ -96,6 +96,40 @@ def test_cli_json_and_predictions(best, tmp_path, cli):
     assert rows[0]["path"] == "0"  # synthetic data: the index
     hits = sum(r["true"] == r["predicted"] for r in rows)
     assert hits / len(rows) == pytest.approx(d["accuracy"])
+    _check_error_analysis(d, rows, best, tmp_path / "e")
+
+
+def _check_error_analysis(d: dict, rows: list[dict], best, out) -> None:
+    """roc_auc, ece and top_losses of `evaluate --json` on the val split, against the checkpoint's probabilities
+    computed here and scikit-learn's multi-class AUC, a loop over the 15 bins, and the predictions CSV."""
+    from sklearn.metrics import roc_auc_score
+
+    from cnntrain.data import load_data
+    from cnntrain.run.load import load_trained
+
+    trained = load_trained(best, device="cpu")
+    val = load_data(trained.config.data, trained.config.train["seed"]).val
+    probs, labels = trained.logits(val.x).softmax(1).double().numpy(), val.y.numpy()
+    assert d["roc_auc"]["macro"] == pytest.approx(roc_auc_score(labels, probs, multi_class="ovr"), abs=1e-6)
+    for k, name in enumerate(d["classes"]):
+        assert d["roc_auc"]["per_class"][name] == pytest.approx(roc_auc_score(labels == k, probs[:, k]), abs=1e-6)
+    confidence, right = probs.max(1), probs.argmax(1) == labels
+    ece = 0.0
+    for low, high in zip(np.arange(15) / 15, np.arange(1, 16) / 15):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            ece += inside.sum() / len(labels) * abs(right[inside].mean() - confidence[inside].mean())
+    assert d["ece"] == pytest.approx(ece, abs=1e-6)
+    wrong = sorted((r for r in rows if r["true"] != r["predicted"]), key=lambda r: (-float(r["confidence"]),
+                                                                                    int(r["path"])))
+    assert [(t["path"], t["true"], t["predicted"]) for t in d["top_losses"]] == \
+        [(f"val[{r['path']}]", r["true"], r["predicted"]) for r in wrong[:16]]
+    assert [t["probability"] for t in d["top_losses"]] == pytest.approx([float(r["confidence"]) for r in wrong[:16]],
+                                                                       abs=1e-6)
+    for name in ("calibration", "top_losses"):
+        picture = Image.open(d["files"][name])
+        assert d["files"][name] == str(out / f"{name}.png") and picture.format == "PNG"
+        assert picture.width >= 400 and picture.height >= 200
 
 
 def _png(path, value: int, size=(20, 24)):
@@ -116,6 +150,7 @@ def test_own_folder_of_class_subfolders(best, tmp_path, cli):
     assert d["per_class"]["star"]["support"] == 0
     paths = [r["path"] for r in csv.DictReader((tmp_path / "p.csv").open())]
     assert paths[0].endswith("0.png") and "nested" in paths[-1]
+    assert {t["path"] for t in d["top_losses"]} <= set(paths)  # the files, not indices
 
 
 def test_unknown_class_folder_is_a_clear_error(best, tmp_path, cli):

@@ -199,6 +199,9 @@ def test_evaluate_on_onnx_equals_checkpoint(checkpoints, exported, tmp_path, cli
     assert a["confusion_matrix"] == b["confusion_matrix"] and a["classes"] == b["classes"]
     assert a["accuracy"] == b["accuracy"] and a["per_class"] == b["per_class"]
     assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+    assert b["roc_auc"]["macro"] == pytest.approx(a["roc_auc"]["macro"], abs=1e-6)
+    assert [t["path"] for t in b["top_losses"]] == [t["path"] for t in a["top_losses"]]
+    assert (tmp_path / "1" / "top_losses.png").is_file()  # without Grad-CAM: onnxruntime gives no gradients
 
 
 def test_corrupt_or_foreign_onnx_is_one_clear_error(exported, photos, tmp_path, cli):

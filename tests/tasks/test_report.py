@@ -79,7 +79,8 @@ def _expected_mistakes(rows: list[dict]) -> list[tuple]:
 
 
 def test_every_file_is_there(run):
-    for name in ("curves.png", "train_batch.png", "mistakes.png", "mistakes_gradcam.png", "report.html"):
+    for name in ("curves.png", "train_batch.png", "mistakes.png", "mistakes_gradcam.png", "top_losses.png",
+                 "calibration.png", "report.html"):
         assert (run / name).stat().st_size > 0, name
     frames = sorted(p.name for p in (run / "featuremaps").glob("*.png"))
     assert frames == [f"epoch_{e:03d}.png" for e in range(1, EPOCHS + 1)]
@@ -130,6 +131,9 @@ def test_gradcam_of_each_mistake_is_where_the_best_checkpoint_looked(run, data, 
 def test_evaluate_writes_the_same_gallery(run, evaluated):
     _, _, out = evaluated
     assert np.array_equal(np.asarray(Image.open(out / "mistakes.png")), np.asarray(Image.open(run / "mistakes.png")))
+    # the surest mistakes beside their Grad-CAM: the same from evaluate as from the end of training
+    ours, training = (np.asarray(Image.open(d / "top_losses.png")).astype(int) for d in (out, run))
+    assert ours.shape == training.shape and np.abs(ours - training).max() <= 1
 
 
 def _check_page(page, path) -> None:
@@ -153,8 +157,8 @@ def test_report_page_in_a_browser(run, page, evaluated):
     summary = json.loads((run / "summary.json").read_text())
     d, rows, _ = evaluated
     _check_page(page, run / "report.html")
-    # curves, batch, mistakes, their Grad-CAM, and a frame per epoch
-    assert page.driver.execute_script("return document.images.length") == 4 + EPOCHS
+    # curves, batch, mistakes, their Grad-CAM, top losses, calibration, and a frame per epoch
+    assert page.driver.execute_script("return document.images.length") == 6 + EPOCHS
     assert _value(page, "test-acc") == summary["test"]["acc"]
     assert _value(page, "params") == summary["params"]
     assert page.driver.find_element("id", "test-acc").text == f"{100 * summary['test']['acc']:.2f}%"
@@ -170,6 +174,59 @@ def test_report_page_in_a_browser(run, page, evaluated):
     assert frames == [f"after epoch {e}" for e in range(1, EPOCHS + 1)]
 
 
+def _click(page, row: int, column: int, *, key: bool = False) -> list[str]:
+    """Click (or focus and press Enter on) a confusion-matrix cell: the names of the images it shows."""
+    from selenium.webdriver.common.keys import Keys
+
+    cell = page.driver.find_elements("css selector", "#confusion tr")[row + 1].find_elements("tag name", "td")[column]
+    cell.send_keys(Keys.ENTER) if key else cell.click()
+    images = page.driver.find_elements("css selector", "#cell-images img")
+    return [image.get_attribute("data-name") for image in images]
+
+
+def test_a_confusion_matrix_cell_shows_its_images(run, page, evaluated):
+    d, rows, _ = evaluated
+    _check_page(page, run / "report.html")
+    matrix, classes = np.array(d["confusion_matrix"]), d["classes"]
+    wrong = np.where(np.eye(len(classes), dtype=bool), 0, matrix)
+    cells = [np.unravel_index(wrong.argmax(), wrong.shape), np.unravel_index(np.diag(matrix).argmax(), wrong.shape)]
+    for n, (i, j) in enumerate(cells):
+        behind = [r for r in rows if (r["true"], r["predicted"]) == (classes[i], classes[j])]
+        behind.sort(key=lambda r: (-float(r["confidence"]), int(r["path"])))
+        assert _click(page, i, j, key=n == 1) == [f"test[{r['path']}]" for r in behind]  # surest first
+        assert len(behind) == matrix[i, j] > 0
+    assert page.broken_images() == [] and page.console_errors() == []
+    auc = {r[0]: r[4] for r in _table(page, "per-class")[1:]}
+    assert auc["macro average"] == f"{d['roc_auc']['macro']:.3f}"
+    assert _value(page, "ece") == pytest.approx(d["ece"], abs=1e-12)
+
+
+def test_a_full_cell_shows_its_first_images_and_how_many_more(tmp_path, page, monkeypatch):
+    """30 images in one cell, at most 24 shown; class names and file names that look like HTML stay text."""
+    from cnntrain.run import confusion_cells
+    from cnntrain.run.report import TestOutcome, test_section, write_report
+    from cnntrain.run.rundir import RunDir
+
+    monkeypatch.setattr(confusion_cells, "PER_CELL", 24)
+    classes = ["<b>cat</b>", "dog<script>alert(1)</script>"]
+    labels = np.array([0] * 30 + [1] * 2)
+    probs = np.array([[0.9, 0.1]] * 30 + [[0.7, 0.3], [0.2, 0.8]])
+    samples = np.random.default_rng(0).integers(0, 255, (32, 3, 8, 8), dtype=np.uint8)
+    paths = [f"<img src=x onerror=alert({i})>.png" for i in range(32)]
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    test = test_section(run, TestOutcome("test", classes, labels, probs, samples, 1, paths=paths))
+    _check_page(page, write_report(run, test=test, finished=True))
+    assert len(_click(page, 0, 0)) == 24
+    assert page.driver.find_element("css selector", "#cell-images .more").text.startswith("and 6 more")
+    assert _click(page, 1, 0) == [paths[30]]
+    assert classes[1] in page.driver.find_element("css selector", "#cell-images h3").text
+    count = "return document.querySelectorAll(arguments[0]).length"
+    assert page.driver.execute_script(count, "script") == 2  # the page's data and its script
+    assert page.driver.execute_script(count, "b, img[src='x']") == 0
+    assert page.console_errors() == []
+
+
 def test_report_rebuilds_an_old_run(run, tmp_path, cli, page):
     """A run from before pictures: metrics, checkpoints and summary only. The page is rebuilt from those."""
     old = tmp_path / "old"
@@ -177,7 +234,8 @@ def test_report_rebuilds_an_old_run(run, tmp_path, cli, page):
     code, out, err = cli("report", old)
     assert code == 0, err
     assert "train_batch" in out and "report.html" in out
-    for name in ("curves.png", "mistakes.png", "mistakes_gradcam.png", "report.html"):
+    for name in ("curves.png", "mistakes.png", "mistakes_gradcam.png", "top_losses.png", "calibration.png",
+                 "report.html"):
         assert (old / name).is_file(), name
     assert np.array_equal(np.asarray(Image.open(old / "mistakes.png")), np.asarray(Image.open(run / "mistakes.png")))
     rebuilt, trained = (np.asarray(Image.open(d / "mistakes_gradcam.png")).astype(int) for d in (old, run))

@@ -209,6 +209,7 @@ def test_with_folds_a_trial_scores_the_k_fold_mean(cli, files, tmp_path):
     (trial,) = document["trials"]
     folds = json.loads((out / "trials" / "0" / "summary.json").read_text())
     assert trial["value"] == pytest.approx(folds["mean"]) and len(folds["folds"]) == 2
+    assert trial["std"] == pytest.approx(folds["std"])  # the spread across folds, shown beside the mean
     assert trial["epochs"] == 2  # one per fold, each reported to the pruner
     assert (out / "trials" / "0" / "fold_1" / "report.html").is_file()
     assert document["folds"] == 2

@@ -116,3 +116,13 @@ def test_non_relative_file_names_are_refused(tmp_path, bad):
     with pytest.raises(ValueError):
         write_page(tmp_path / "index.html", "featuremaps.html", title="t", input_image=bad, layers=[])
     assert not (tmp_path / "index.html").exists()
+
+
+def test_captions_say_tiles_for_maps_and_bars_for_one_value_each(tmp_path):
+    _, page = _write_page(tmp_path / "maps")
+    assert page.count("one tile per channel") == 1  # conv1's 16 x 28 x 28 maps
+    assert page.count("one bar per feature") == 1  # the [4] vector
+    pooled = write_page(tmp_path / "pooled.html", "featuremaps.html", title="t", input_image=None, layers=[
+        {"index": 0, "name": "pool", "type": "AdaptiveMaxPool2d", "shape": [32, 1, 1], "stats": STATS,
+         "grid": "pool.png", "filters": None, "npy": "pool.npy"}]).read_text(encoding="utf-8")
+    assert "one bar per channel" in pooled and "one tile per channel" not in pooled

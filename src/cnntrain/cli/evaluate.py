@@ -1,4 +1,5 @@
-"""`cnntrain evaluate`: accuracy, per-class metrics and the confusion matrix of a checkpoint."""
+"""`cnntrain evaluate`: accuracy, per-class metrics, the confusion matrix, and where a checkpoint fails (ROC AUC,
+calibration, its surest mistakes)."""
 
 from enum import Enum
 from pathlib import Path
@@ -11,6 +12,7 @@ from cnntrain.cli.options import TRAIN, JsonOption, Listed, ModelOption, SetOpti
 LISTED = Listed(TRAIN, order=20)  # where `cnntrain --help` shows it
 
 _MATRIX_MAX_CLASSES = 20  # wider confusion matrices no longer fit a terminal: see the PNG
+_TOP_LOSSES_SHOWN = 5  # the rest are in --json and top_losses.png
 
 
 class EvalSplit(str, Enum):
@@ -25,15 +27,17 @@ def evaluate(
                                                  show_default=False)] = None,
     split: Annotated[Optional[EvalSplit], typer.Option("--split", help="Split of the checkpoint's data "
                                                        "(default: test).", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the confusion-matrix PNGs "
-                                                "(default: <run dir>/eval-<split>).", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the PNGs: confusion matrix, "
+                                                "mistakes, top losses, calibration (default: <run dir>/"
+                                                "eval-<split>).", show_default=False)] = None,
     json_: JsonOption = False,
     predictions: Annotated[Optional[Path], typer.Option("--predictions", help="Write one CSV row per image: "
                                                         "path, true, predicted, confidence.",
                                                         show_default=False)] = None,
     set_: SetOption = None,
 ) -> None:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint on test data."""
+    """Accuracy, per-class precision/recall/F1/ROC AUC, the confusion matrix, calibration and the surest mistakes
+    of a checkpoint on test data."""
     from cnntrain.cli import output as render
     from cnntrain.tasks.evaluate import evaluate as run_evaluate
 
@@ -52,22 +56,46 @@ def evaluate_report(result) -> None:
     out.print(f"[bold]{escape(d['split'])}[/]: {d['samples']:,} images   accuracy [bold]{percent(d['accuracy'])}[/]"
               f"   loss {d['loss']:.4f}{top5}")
     table = Table(title="per class", title_justify="left")
-    for column in ("class", "precision", "recall", "F1", "support"):
+    for column in ("class", "precision", "recall", "F1", "ROC AUC", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
+    auc = d["roc_auc"]
     for name, m in d["per_class"].items():
         table.add_row(escape(name), f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
-                      f"{m['support']:,}")
+                      _number(auc["per_class"][name]), f"{m['support']:,}")
     table.add_section()
     for label in ("macro", "weighted"):
         m = d[label]
         table.add_row(f"{label} avg", f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
-                      f"{d['samples']:,}")
+                      _number(auc["macro"]) if label == "macro" else "", f"{d['samples']:,}")
     out.print(table)
+    for name, why in auc["undefined"].items():
+        out.print(f"[dim]no ROC AUC for {escape(name)}: {escape(why)}[/]")
     if len(d["classes"]) <= _MATRIX_MAX_CLASSES:
         out.print(_matrix_table(d["confusion_matrix"], d["classes"], normalized=False))
         out.print(_matrix_table(d["confusion_matrix"], d["classes"], normalized=True))
+    out.print(f"calibration: expected calibration error [bold]{_number(d['ece'])}[/] (0 = as sure as it is right; "
+              "see calibration.png)")
+    if d["top_losses"]:
+        out.print(_top_losses_table(d["top_losses"][:_TOP_LOSSES_SHOWN]))
     for path in d["files"].values():
         out.print(f"wrote [bold]{escape(path)}[/]")
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _top_losses_table(rows: list[dict]):
+    from rich.table import Table
+
+    from cnntrain.cli.output import escape, percent
+
+    table = Table(title="top losses: the wrong answers it was surest of", title_justify="left")
+    for column in ("file", "true", "predicted", "probability"):
+        table.add_column(column, justify="right" if column == "probability" else "left")
+    for row in rows:
+        table.add_row(escape(row["path"]), escape(row["true"]), escape(row["predicted"]), percent(row["probability"]))
+    return table
 
 
 def _matrix_table(matrix, classes, *, normalized: bool):

@@ -73,6 +73,18 @@ def build_model(config: Config, *, num_classes: int | None = None, device=None) 
     return BuiltModel(body.module, body.infos, input_shape, body.out_shape, num_classes)
 
 
+def shaped_layers(config: Config, built: BuiltModel, spatial) -> list:
+    """`built`'s top-level LayerInfo with every shape known, for pictures that need them (feature maps,
+    Grad-CAM): with data.image_size null, rebuilt for samples of `spatial` size (the size it trained on).
+    The weights do not depend on the size; the rebuild is on the meta device, and leaves the global RNG
+    as it found it (a run's own draws come after)."""
+    if config.data["image_size"] is not None or not spatial:
+        return built.layers
+    sized = config.replace(data={"image_size": [int(s) for s in spatial]})
+    with torch.random.fork_rng(devices=[]):
+        return build_model(sized, num_classes=built.num_classes, device="meta").layers
+
+
 class BuildContext:
     """What a layer builder may ask of the builder: build a nested list of layers (a block's body)."""
 

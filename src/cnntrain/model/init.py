@@ -29,7 +29,7 @@ from cnntrain.model.match import match_tensors
 from cnntrain.model.torch_file import load_torch_file, refused_as_unsafe
 
 TORCHVISION = "torchvision:"
-RUN_CHECKPOINT = Path("checkpoints") / "last.pt"  # what a run directory stands for, as in --checkpoint RUN
+RUN_CHECKPOINT = Path("checkpoints") / "best.pt"  # what a run directory stands for, as in --checkpoint RUN
 _CONNECT_SECONDS = 3.0  # offline must fail fast: a name lookup with no network can hang much longer
 
 
@@ -116,6 +116,10 @@ def resolve_init(text: str) -> InitSource:
         return _torchvision_source(text)
     path = Path(text).expanduser()
     if path.is_dir():
+        if not (path / RUN_CHECKPOINT).is_file() and (path / "checkpoints" / "last.pt").is_file():
+            raise CheckpointError(f"model.init {text}: the run has no {RUN_CHECKPOINT.as_posix()} yet (no epoch has "
+                                  f"finished); give {path / 'checkpoints' / 'last.pt'} to start from its weights "
+                                  "as they are")
         path = path / RUN_CHECKPOINT
     if not path.is_file():
         raise CheckpointError(f"model.init {text}: no such file; give a checkpoint or run directory, a .pt/.pth "

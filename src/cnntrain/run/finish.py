@@ -66,7 +66,7 @@ def write_final_report(end: RunEnd, engine: Engine, logits, best_epoch: int | No
         # engine.core holds the best checkpoint's weights since best_on_test
         outcome = TestOutcome("test", list(end.classes), end.test.y.numpy(), torch.softmax(logits, 1).numpy(),
                               end.test.x, best_epoch, model=engine.core, layers=end.layers,
-                              normalizer=end.normalizer)
+                              normalizer=end.normalizer, paths=end.test.paths)
         test = test_section(end.run_dir, outcome)
     write_report(end.run_dir, test=test, finished=True)
 

@@ -15,7 +15,7 @@ import torch
 from cnntrain.config import Config, config_from_dict
 from cnntrain.data.files import Preprocessing
 from cnntrain.errors import CheckpointError, ConfigError
-from cnntrain.model.builder import build_model
+from cnntrain.model.builder import build_model, shaped_layers
 from cnntrain.run.checkpoint import load_checkpoint, resolve_model_path, weights_mismatch
 from cnntrain.run.device import resolve_device
 from cnntrain.run.inference import predict_logits
@@ -38,6 +38,12 @@ class Trained:
     @property
     def model(self) -> torch.nn.Module:
         return self.built.model
+
+    @property
+    def layers(self) -> list:
+        """The top-level LayerInfo with every shape known: a model trained with image_size null has them
+        for the size it trained on (its input_shape)."""
+        return shaped_layers(self.config, self.built, self.input_shape[1:] if self.input_shape else None)
 
     def preprocessing(self):
         """How image files become this model's input. With image_size null: the training size,

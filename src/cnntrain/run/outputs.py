@@ -5,6 +5,8 @@
     featuremaps/epoch_NNN.png the fixed validation image's feature maps at each logged epoch
     mistakes.png              the test images the best checkpoint gets wrong (at the end)
     mistakes_gradcam.png      the same, with Grad-CAM: where the model looked for the class it chose
+    top_losses.png            the surest of those mistakes, each image beside its Grad-CAM
+    calibration.png           the reliability diagram: is it right as often as it is sure? (run/error_analysis.py)
     report.html               all of it on one page (run/report.py)
 
 Training calls `RunOutputs` on rank 0; `cnntrain report` and `cnntrain evaluate` use the functions.
@@ -19,24 +21,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnntrain.run.error_analysis import TOP_LOSSES, Calibration
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.rundir import RunDir
+from cnntrain.viz.calibration import save_reliability_diagram
 from cnntrain.viz.charts import save_curves
-from cnntrain.viz.mosaic import MAX_TILES, Caption, save_mosaic, titled_column_image
+from cnntrain.viz.mosaic import (
+    MAX_TILES,
+    Caption,
+    pair_tile,
+    sample_tile,
+    save_mosaic,
+    tiles_image,
+    titled_column_image,
+    titled_image,
+)
 from cnntrain.viz.png import save_png
 
 CURVES = "curves.png"
 TRAIN_BATCH = "train_batch.png"
 MISTAKES = "mistakes.png"
 MISTAKES_GRADCAM = "mistakes_gradcam.png"
+TOP_LOSSES_PICTURE = "top_losses.png"
+CALIBRATION = "calibration.png"
 FEATUREMAPS = "featuremaps"
 REPORT = "report.html"
 WRONG_RED = (185, 28, 28)
+NO_MAP = "the model has no layer that still has a map to look at (an MLP)"  # why there is no Grad-CAM
 
 
 def output_paths(run: RunDir) -> list[Path]:
     """The files beside the checkpoints that a run rewrites (for clearing a killed writer's temp files)."""
-    return [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES, MISTAKES_GRADCAM, REPORT)]
+    return [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES, MISTAKES_GRADCAM, TOP_LOSSES_PICTURE,
+                                         CALIBRATION, REPORT)]
 
 
 def featuremap_frame(epoch: int) -> str:
@@ -97,10 +114,43 @@ def save_mistakes_picture(path: Path, samples: np.ndarray, mistakes: list[Mistak
     if not shown:
         Path(path).unlink(missing_ok=True)  # an old picture would show mistakes the model no longer makes
         return None
-    pixels = display_values(np.stack([np.asarray(samples[m.sample]) for m in shown]))
-    captions = [Caption((f"true: {m.true}", f"pred: {m.predicted} {m.prob:.0%}"), ((0, 0, 0), WRONG_RED))
-                for m in shown]
-    return save_mosaic(pixels, captions, path, heat=heat)
+    return save_mosaic(_pixels(samples, shown), _captions(shown), path, heat=heat)
+
+
+def save_top_losses_picture(path: Path, samples, mistakes: list[Mistake], *, heat: np.ndarray | None = None,
+                            layer: str | None = None, why: str = "") -> Path | None:
+    """top_losses.png: the TOP_LOSSES surest mistakes captioned true / predicted + probability, each beside
+    its Grad-CAM `heat` (N, *spatial) at `layer`; without heat, the images alone and `why` in the title.
+    None when there are no mistakes."""
+    shown = mistakes[:TOP_LOSSES]
+    if not shown:
+        Path(path).unlink(missing_ok=True)  # an old picture would show mistakes the model no longer makes
+        return None
+    pixels = _pixels(samples, shown)
+    title = f"The {len(shown)} wrong answers the model was surest of, surest first"
+    if heat is None:
+        tiles, columns = [sample_tile(p) for p in pixels], 8
+        title += f". No Grad-CAM: {why}"
+    else:
+        tiles, columns = [pair_tile(p, h) for p, h in zip(pixels, heat)], 4
+        title += (f": each image, and beside it its Grad-CAM at layer {layer} for the class it chose "
+                  "(brighter: that region raised the wrong answer more)")
+    return save_png(titled_image(tiles_image(tiles, _captions(shown), columns=columns), title), path)
+
+
+def _pixels(samples, shown: list[Mistake]) -> np.ndarray:
+    return display_values(np.stack([np.asarray(samples[m.sample]) for m in shown]))
+
+
+def _captions(shown: list[Mistake]) -> list[Caption]:
+    return [Caption((f"true: {m.true}", f"pred: {m.predicted} {m.prob:.0%}"), ((0, 0, 0), WRONG_RED))
+            for m in shown]
+
+
+def save_calibration_picture(path: Path, bins: Calibration, *, title: str) -> Path:
+    """calibration.png: the reliability diagram of `bins` (error_analysis.calibration)."""
+    return save_reliability_diagram(bins.edges, bins.counts, bins.accuracy, bins.confidence, bins.ece, path,
+                                    title=title)
 
 
 def mistake_heatmaps(model: torch.nn.Module, layers: list, normalizer: Normalizer, samples,

@@ -10,8 +10,10 @@ final test pass, `cnntrain report` runs the best checkpoint again.
 The page's data (templates/report.html builds the page from it): name, run_dir, status {finished, epoch,
 epochs, refresh_seconds}, summary {test_acc, test_loss, best, params, seconds, device}, config_html
 (highlight_yaml's escaped HTML), model (summary --json), images {curves, train_batch, mistakes: links
-relative to the page or null}, test {split, epoch, classes, matrix, metrics, samples, total_mistakes,
-mistakes} or null, filmstrip [{epoch, image}] and notes {section: why it is empty}.
+relative to the page or null; calibration, top_losses too}, test {split, epoch, classes, matrix, metrics,
+samples, total_mistakes, mistakes, roc_auc, ece, top_losses, gradcam_layer, gradcam_why, cells} or null (cells:
+run/confusion_cells.py, the images behind each cell of the matrix), filmstrip [{epoch, image}] and notes
+{section: why it is empty}.
 """
 
 from __future__ import annotations
@@ -27,18 +29,25 @@ import torch
 from cnntrain.config import config_from_dict
 from cnntrain.errors import CnntrainError
 from cnntrain.model.summary import summarize, summary_dict
+from cnntrain.run.confusion_cells import confusion_cells
+from cnntrain.run.error_analysis import calibration, roc_auc, sample_names, top_losses
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion
 from cnntrain.run.normalize import Normalizer
 from cnntrain.run.outputs import (
+    CALIBRATION,
     CURVES,
     FEATUREMAPS,
     MISTAKES,
     MISTAKES_GRADCAM,
+    NO_MAP,
     REPORT,
+    TOP_LOSSES_PICTURE,
     TRAIN_BATCH,
     find_mistakes,
     mistake_heatmaps,
+    save_calibration_picture,
     save_mistakes_picture,
+    save_top_losses_picture,
 )
 from cnntrain.run.rundir import RunDir
 from cnntrain.viz.page import highlight_yaml, write_page
@@ -61,33 +70,46 @@ class TestOutcome:
     model: torch.nn.Module | None = None
     layers: list | None = None  # its builder LayerInfo
     normalizer: Normalizer | None = None
+    paths: list[str] | None = None  # each sample's file (image folders); None names them "test[17]"
 
 
 def test_section(run: RunDir, outcome: TestOutcome) -> dict:
-    """Write mistakes.png and return the page's test data: confusion matrix, per-class metrics, mistakes."""
+    """Write mistakes.png, mistakes_gradcam.png, top_losses.png and calibration.png, and return the page's
+    test data: confusion matrix and the images behind its cells, per-class metrics, ROC AUC, calibration,
+    mistakes and top losses."""
     labels, probs = np.asarray(outcome.labels), np.asarray(outcome.probs)
     matrix = confusion_matrix(labels, probs.argmax(1), len(outcome.classes))
     mistakes = find_mistakes(labels, probs, outcome.classes)
+    names = sample_names(outcome.split, len(labels), outcome.paths)
     save_mistakes_picture(run.path / MISTAKES, outcome.samples, mistakes)
+    layer, why = _gradcam_pictures(run, outcome, mistakes)
+    bins = calibration(labels, probs)
+    save_calibration_picture(run.path / CALIBRATION, bins, title=f"{outcome.split} split, best checkpoint")
     return {"split": outcome.split, "epoch": outcome.epoch, "classes": list(outcome.classes),
             "matrix": matrix.tolist(), "metrics": metrics_from_confusion(matrix, outcome.classes),
             "samples": int(len(labels)), "total_mistakes": len(mistakes),
             "mistakes": [asdict(m) for m in mistakes[:MISTAKES_LISTED]],
-            "gradcam_layer": _gradcam_picture(run, outcome, mistakes)}
+            "roc_auc": roc_auc(labels, probs, outcome.classes), "ece": bins.ece,
+            "top_losses": top_losses(mistakes, names), "gradcam_layer": layer, "gradcam_why": why,
+            "cells": confusion_cells(labels, probs, outcome.samples, names)}
 
 
-def _gradcam_picture(run: RunDir, outcome: TestOutcome, mistakes: list) -> str | None:
-    """mistakes_gradcam.png, where the model can say where it looked: the layer Grad-CAM looked at."""
+def _gradcam_pictures(run: RunDir, outcome: TestOutcome, mistakes: list) -> tuple[str | None, str]:
+    """mistakes_gradcam.png, where the model can say where it looked, and top_losses.png (with the same maps
+    when there are some): (the layer Grad-CAM looked at, or None; why there is no map)."""
     found = None
     if outcome.model is not None:
         found = mistake_heatmaps(outcome.model, outcome.layers, outcome.normalizer, outcome.samples, mistakes,
                                  outcome.classes)
+    why = "" if found or not mistakes else NO_MAP if outcome.model is not None else "the page was built without it"
     if found is None:
         (run.path / MISTAKES_GRADCAM).unlink(missing_ok=True)  # an old picture would not match these mistakes
-        return None
+        save_top_losses_picture(run.path / TOP_LOSSES_PICTURE, outcome.samples, mistakes, why=why)
+        return None, why
     heat, layer = found
     save_mistakes_picture(run.path / MISTAKES_GRADCAM, outcome.samples, mistakes, heat=heat)
-    return layer
+    save_top_losses_picture(run.path / TOP_LOSSES_PICTURE, outcome.samples, mistakes, heat=heat, layer=layer)
+    return layer, why
 
 
 def write_report(run: RunDir, *, test: dict | None = None, finished: bool | None = None,
@@ -115,13 +137,15 @@ def write_report(run: RunDir, *, test: dict | None = None, finished: bool | None
         "model": model,
         "images": {name: _present(run, file) for name, file in
                    (("curves", CURVES), ("train_batch", TRAIN_BATCH), ("mistakes", MISTAKES),
-                    ("mistakes_gradcam", MISTAKES_GRADCAM))},
+                    ("mistakes_gradcam", MISTAKES_GRADCAM), ("top_losses", TOP_LOSSES_PICTURE),
+                    ("calibration", CALIBRATION))},
         "test": test,
         "filmstrip": _filmstrip(run, last_epoch),
         "notes": notes,
     }
     if test is None:  # a picture without its test section could be stale
-        data["images"]["mistakes"] = data["images"]["mistakes_gradcam"] = None
+        for name in ("mistakes", "mistakes_gradcam", "top_losses", "calibration"):
+            data["images"][name] = None
     return write_page(run.path / REPORT, "report.html", data=data)
 
 

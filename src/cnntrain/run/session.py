@@ -18,7 +18,7 @@ from cnntrain.atomic import remove_stale_temps
 from cnntrain.config.loader import Config
 from cnntrain.data import channel_stats, load_data
 from cnntrain.errors import CnntrainError, DataError, Interrupted, TrainingDiverged
-from cnntrain.model.builder import build_model
+from cnntrain.model.builder import build_model, shaped_layers
 from cnntrain.model.capture import capture, default_layers
 from cnntrain.model.init import InitSource, given_normalization, init_source, initialize, sized_for_init
 from cnntrain.run.balance import build_class_weights
@@ -100,7 +100,7 @@ class Session:
             self.config = self.config.replace(data={"num_classes": len(self.splits.classes)})
         self.normalizer = self._normalizer(init)
         built = build_model(self.config, num_classes=len(self.splits.classes))
-        self.layers = self._shaped_layers(built)
+        self.layers = shaped_layers(self.config, built, self.splits.train.x.shape[2:])
         self.init_record = self._initialize(built, init)
         return self._engine(built.model)
 
@@ -187,16 +187,6 @@ class Session:
         if self.checkpoint is not None and self.checkpoint.get("data_fingerprint") != self.splits.fingerprint:
             raise DataError("the data differs from the data this run started with (its fingerprint changed); "
                             "resume needs the same data, or start a new run")
-
-    def _shaped_layers(self, built) -> list:
-        """The model's LayerInfo with every shape known, for the feature maps and the report's Grad-CAM: with
-        image_size null, the data's size. The weights do not depend on it; a build on the meta device fills in
-        the shapes, and draws nothing from the global RNG that the run's own draws would then miss."""
-        if self.config.data["image_size"] is not None:
-            return built.layers
-        sized = self.config.replace(data={"image_size": list(self.splits.train.x.shape[2:])})
-        with torch.random.fork_rng(devices=[]):
-            return build_model(sized, num_classes=len(self.splits.classes), device="meta").layers
 
     def _normalizer(self, init: InitSource | None) -> Normalizer:
         channels = self.splits.train.x.shape[1]

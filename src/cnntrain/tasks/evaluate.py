@@ -8,7 +8,10 @@
 An exported `model.onnx` works in place of the checkpoint: onnxruntime runs it.
 
 The numbers come from the confusion matrix (rows = true class, columns = predicted), a pure
-function of predictions and labels (`metrics_from_confusion`), so they can be checked by hand.
+function of predictions and labels (`metrics_from_confusion`), so they can be checked by hand. Where it
+fails comes from the probabilities (run/error_analysis.py): ROC AUC per class (scikit-learn), the expected
+calibration error and its reliability diagram (calibration.png), and the top losses, the wrong answers it
+was surest of (top_losses.png, each image beside its Grad-CAM where the model has a layer with a map).
 """
 
 from __future__ import annotations
@@ -27,10 +30,20 @@ from cnntrain.data.array_sources import DATA_FILES
 from cnntrain.data.files import load_labelled_folder
 from cnntrain.errors import ConfigError, DataError
 from cnntrain.run.checkpoint import home_of
+from cnntrain.run.error_analysis import TOP_LOSSES, calibration, roc_auc, sample_names, top_losses
 from cnntrain.run.inference import loss_and_accuracy
 from cnntrain.run.load import load_for_inference, training_mean
 from cnntrain.run.metrics import confusion_matrix, metrics_from_confusion, top_k_accuracy
-from cnntrain.run.outputs import find_mistakes, save_mistakes_picture
+from cnntrain.run.outputs import (
+    CALIBRATION,
+    NO_MAP,
+    TOP_LOSSES_PICTURE,
+    find_mistakes,
+    mistake_heatmaps,
+    save_calibration_picture,
+    save_mistakes_picture,
+    save_top_losses_picture,
+)
 from cnntrain.viz.charts import save_confusion_matrix
 
 SPLITS = ("test", "val")
@@ -52,6 +65,9 @@ class EvalResult:
     out_dir: Path
     files: dict = field(default_factory=dict)  # what was written: name -> path
     epoch: int | None = None
+    roc_auc: dict = field(default_factory=dict)  # error_analysis.roc_auc
+    ece: float | None = None  # expected calibration error
+    top_losses: list = field(default_factory=list)  # error_analysis.top_losses
 
     @property
     def accuracy(self) -> float:
@@ -67,6 +83,7 @@ class EvalResult:
             "confusion_matrix": self.matrix.tolist(), "samples": int(self.matrix.sum()),
             "split": self.split, "checkpoint": self.checkpoint, "epoch": self.epoch,
             "files": {k: str(v) for k, v in self.files.items()},
+            "roc_auc": self.roc_auc, "ece": self.ece, "top_losses": self.top_losses,
         }
 
 
@@ -106,17 +123,15 @@ def evaluate(checkpoint: str | Path, *, data: str | Path | None = None, split: s
                         metrics_from_confusion(matrix, trained.classes), out_dir, epoch=trained.epoch)
     probs = torch.softmax(logits, 1)
     result.files = _write_pictures(result)
-    mistakes = save_mistakes_picture(out_dir / "mistakes.png", x, find_mistakes(y.numpy(), probs.numpy(),
-                                                                                 trained.classes))
-    if mistakes is not None:
-        result.files["mistakes"] = mistakes
+    _analyse_errors(result, trained, x, y.numpy(), probs.numpy(), sample_names(label, len(y), paths))
     if predictions is not None:
-        result.files["predictions"] = write_predictions(predictions, paths, y, probs, trained.classes)
+        files = paths or [str(i) for i in range(len(y))]  # synthetic data: the sample's index
+        result.files["predictions"] = write_predictions(predictions, files, y, probs, trained.classes)
     return result
 
 
 def _samples(trained, data, split: str):
-    """(x uint8, y, paths or indices, label) of the evaluation set."""
+    """(x uint8, y, each sample's file or name (None when they have none), label) of the evaluation set."""
     if data is not None and is_array_data(trained.config.data):
         x, y, names = load_labelled_arrays(data, trained.config.data, trained.classes, training_mean(trained))
         return x, y, names, Path(data).resolve().name
@@ -128,8 +143,7 @@ def _samples(trained, data, split: str):
         raise DataError(f"{trained.config.source}: its data now has the classes {', '.join(splits.classes)} but "
                         f"the model was trained on {', '.join(trained.classes)}; evaluate on a folder with --data")
     chosen = getattr(splits, split)
-    paths = chosen.paths or [str(i) for i in range(len(chosen))]  # synthetic data: the sample's index
-    return chosen.x, chosen.y, paths, split
+    return chosen.x, chosen.y, chosen.paths, split  # paths: None for data without files (synthetic, arrays)
 
 
 def _write_pictures(result: EvalResult) -> dict:
@@ -142,6 +156,37 @@ def _write_pictures(result: EvalResult) -> dict:
             result.matrix, result.classes, result.out_dir / "confusion_matrix_normalized.png",
             normalized=True, title=f"{title} (rows: recall per class)"),
     }
+
+
+def _analyse_errors(result: EvalResult, trained, x, labels: np.ndarray, probs: np.ndarray, names: list[str]):
+    """Where the model fails: mistakes.png, ROC AUC, calibration (calibration.png), top losses (top_losses.png)."""
+    mistakes = find_mistakes(labels, probs, result.classes)
+    written = {"mistakes": save_mistakes_picture(result.out_dir / "mistakes.png", x, mistakes)}
+    bins = calibration(labels, probs)
+    result.roc_auc, result.ece = roc_auc(labels, probs, result.classes), _finite(bins.ece)
+    result.top_losses = top_losses(mistakes, names)
+    written["calibration"] = save_calibration_picture(result.out_dir / CALIBRATION, bins,
+                                                      title=f"{result.split}, accuracy {result.accuracy:.2%}")
+    written["top_losses"] = _top_losses_picture(result.out_dir / TOP_LOSSES_PICTURE, trained, x, mistakes)
+    result.files.update({name: path for name, path in written.items() if path is not None})
+
+
+def _top_losses_picture(path: Path, trained, x, mistakes: list) -> Path | None:
+    """top_losses.png, each image beside its Grad-CAM where the model can give one."""
+    built = getattr(trained, "built", None)  # None for an exported model: onnxruntime gives no gradients
+    found = None
+    if built is not None:
+        found = mistake_heatmaps(trained.model, trained.layers, trained.normalizer, x, mistakes[:TOP_LOSSES],
+                                 trained.classes)
+    if found is None:
+        why = NO_MAP if built is not None else "an exported model gives no gradients (evaluate its checkpoint)"
+        return save_top_losses_picture(path, x, mistakes, why=why)
+    heat, layer = found
+    return save_top_losses_picture(path, x, mistakes, heat=heat, layer=layer)
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None  # JSON has no NaN
 
 
 def write_predictions(path: str | Path, paths: list[str], labels, probs, classes: list[str]) -> Path:

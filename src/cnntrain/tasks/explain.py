@@ -31,7 +31,6 @@ from cnntrain.model.attribution import (
     default_target_layer,
     spatial_layers,
 )
-from cnntrain.model.builder import build_model
 from cnntrain.model.capture import select_layers
 from cnntrain.run.checkpoint import home_of
 from cnntrain.run.load import Trained, load_trained
@@ -123,7 +122,7 @@ def check_target(target: str, classes: list[str]) -> None:
 
 def target_layer(trained: Trained, ref: str | None):
     """The LayerInfo Grad-CAM looks at: `ref` (name or index) or the last layer with spatial output."""
-    layers = model_layers(trained)
+    layers = trained.layers
     if ref is None:
         return default_target_layer(layers)
     (info,) = select_layers(layers, [str(ref)])
@@ -132,15 +131,6 @@ def target_layer(trained: Trained, ref: str | None):
         raise CnntrainError(f"--layer {ref}: {info.name} has no spatial output ({info.out_shape}) for Grad-CAM "
                             f"to look at; layers with a map: {choices}")
     return info
-
-
-def model_layers(trained: Trained) -> list:
-    """The top-level LayerInfo with every shape known: a model trained with image_size null reads its
-    training size (Trained.preprocessing), so its shapes are rebuilt, on the meta device, for that."""
-    if trained.config.data["image_size"] is not None or not trained.input_shape:
-        return trained.built.layers
-    config = trained.config.replace(data={"image_size": list(trained.input_shape[1:])})
-    return build_model(config, num_classes=len(trained.classes), device="meta").layers
 
 
 def read_inputs(trained: Trained, inputs: list, unreadable: dict | None = None) -> list[tuple[Path, np.ndarray]]:
@@ -216,7 +206,8 @@ def _write(trained: Trained, attributions: list, out_dir: Path, method: str, lay
         title = (f"{att.path.name}: predicted {classes[att.predicted]} ({att.probability:.1%}); "
                  f"{method} for {classes[att.target]}{where}")
         shown = display_values(att.pixels[None])[0]  # uint8 pixels as they are; float arrays stretched
-        save_explanation(shown, att.heat, png, title=title, signed=method in SIGNED_METHODS)
+        save_explanation(shown, att.heat, png, title=title, signed=method in SIGNED_METHODS,
+                         stretched=np.asarray(att.pixels).dtype != np.uint8)
         explanations.append(Explanation(str(att.path), classes[att.predicted], att.probability,
                                         classes[att.target], method, layer, str(npy), str(png)))
     items = merge_manifest(out_dir, [{**e.as_dict(), "picture": Path(e.picture).name, "npy": Path(e.heatmap).name}

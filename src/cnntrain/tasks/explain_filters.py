@@ -23,7 +23,7 @@ from cnntrain.model.capture import select_layers
 from cnntrain.model.maximize import STEPS, maximize_channels, split_channelwise
 from cnntrain.run.load import Trained
 from cnntrain.run.rundir import run_dir_of_checkpoint
-from cnntrain.tasks.explain import load_explainable, model_layers
+from cnntrain.tasks.explain import load_explainable
 from cnntrain.viz.heatmaps import patterns_image
 from cnntrain.viz.png import save_png
 
@@ -55,7 +55,7 @@ def explain_filters(checkpoint, layer: str, *, channels: list | None = None, ste
         raise CnntrainError(f"--tensorboard {tensorboard}: no such run directory; pass one written by "
                             "`cnntrain train` (e.g. runs/cnn/1)")
     trained = load_explainable(checkpoint, overrides)
-    layers = model_layers(trained)
+    layers = trained.layers
     (info,) = select_layers(layers, [str(layer)])
     chosen = parse_channels(channels, info)
     shape = _input_shape(trained)

@@ -5,9 +5,10 @@
     result.page          # runs/cnn/1/report.html
     result.skipped       # {"train_batch": "why"}: sections this run has nothing for
 
-curves.png is redrawn from metrics.jsonl, and the test section and mistakes.png from the best checkpoint
-run again over its config's test split. What only training can make (the first training batch, the
-feature maps of each epoch) is shown where the run saved it and otherwise left out with a note.
+curves.png is redrawn from metrics.jsonl, and the test section (mistakes.png, top_losses.png,
+calibration.png) from the best checkpoint run again over its config's test split. What only training can
+make (the first training batch, the feature maps of each epoch) is shown where the run saved it and
+otherwise left out with a note.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from cnntrain.data import load_data
 from cnntrain.errors import CheckpointError, CnntrainError, DataError
 from cnntrain.run.engine import Best
 from cnntrain.run.load import load_trained
-from cnntrain.run.outputs import CURVES, FEATUREMAPS, MISTAKES, MISTAKES_GRADCAM, TRAIN_BATCH, write_curves
+from cnntrain.run.outputs import (
+    CALIBRATION,
+    CURVES,
+    FEATUREMAPS,
+    MISTAKES,
+    MISTAKES_GRADCAM,
+    TOP_LOSSES_PICTURE,
+    TRAIN_BATCH,
+    write_curves,
+)
 from cnntrain.run.report import TestOutcome, test_section, write_report
 from cnntrain.run.rundir import RunDir, run_dir_of_checkpoint
 
@@ -80,13 +90,14 @@ def _test(run: RunDir) -> tuple[dict | None, str | None]:
         return None, "No test results: the data has no test split (data.test_size or data.test_fraction)."
     probs = trained.logits(split.x).softmax(1)
     outcome = TestOutcome("test", trained.classes, split.y.numpy(), probs.numpy(), split.x, trained.epoch,
-                          model=trained.model, layers=trained.built.layers, normalizer=trained.normalizer)
+                          model=trained.model, layers=trained.layers, normalizer=trained.normalizer,
+                          paths=split.paths)
     return test_section(run, outcome), None
 
 
 def _result(run: RunDir, page: Path, has_test: bool, notes: dict) -> ReportResult:
-    files = [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES, MISTAKES_GRADCAM)
-             if (run.path / name).is_file()]
+    files = [run.path / name for name in (CURVES, TRAIN_BATCH, MISTAKES, MISTAKES_GRADCAM, TOP_LOSSES_PICTURE,
+                                          CALIBRATION) if (run.path / name).is_file()]
     frames = sorted((run.path / FEATUREMAPS).glob("epoch_*.png"))
     skipped = {} if has_test else dict(notes)
     if not (run.path / TRAIN_BATCH).is_file():

@@ -3,7 +3,8 @@
 tune.json: `study`, `storage`, `metric`, `direction`, `space`, `best_value`, `best_params`, `best_trial`,
 `importances` (Optuna's fANOVA over the finished trials; empty before two) and `trials`, each with
 `number`, `state` (complete, pruned, fail, running), `value`, `params`, `epochs` (reported to the
-pruner), `seconds`, `run` (relative to DIR) and, for a failed trial, `reason`.
+pruner), `seconds`, `run` (relative to DIR), with --folds K `std` (the value's spread across the folds)
+and, for a failed trial, `reason`.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict:
            "value": trial.value if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
            "params": trial.params, "epochs": len(trial.intermediate_values), "seconds": seconds,
            "run": trial.user_attrs.get("run", f"trials/{trial.number}")}
-    if "reason" in trial.user_attrs:
-        row["reason"] = trial.user_attrs["reason"]
+    for key in ("std", "reason"):  # std: across the folds of a --folds K trial
+        if key in trial.user_attrs:
+            row[key] = trial.user_attrs[key]
     return row
 
 

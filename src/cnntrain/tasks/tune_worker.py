@@ -141,6 +141,8 @@ def _train_trial(job: TuneJob, sets: list[str], run_dir: Path, trial: optuna.Tri
     if job.folds:
         result = train_folds(job.config, job.folds, overrides=sets, out=run_dir, metric=job.metric,
                              fold_progress=lambda i: TrialProgress(trial, job.metric, i * job.epochs, changed))
+        if result.std is not None:  # the spread across folds: tells noise from progress in tune.html
+            trial.set_user_attr("std", result.std)
         return result.mean
     train(job.config, overrides=sets, out=run_dir, progress=TrialProgress(trial, job.metric, 0, changed))
     return best_value(RunDir(run_dir).read_metrics(), job.metric)

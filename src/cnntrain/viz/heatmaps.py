@@ -28,8 +28,12 @@ MAX_SLICES = 6  # depth slices shown of a 3D volume
 PANEL_IN = 3.2  # inches per panel, at 100 dpi
 
 
-def explanation_image(pixels: np.ndarray, heat: np.ndarray, *, title: str, signed: bool = False) -> np.ndarray:
-    """(H, W, 3) uint8 picture of `heat` ([L], [H, W] or [D, H, W]) over `pixels` ([C, *spatial], 0..255)."""
+def explanation_image(pixels: np.ndarray, heat: np.ndarray, *, title: str, signed: bool = False,
+                      stretched: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 picture of `heat` ([L], [H, W] or [D, H, W]) over `pixels` ([C, *spatial], 0..255).
+
+    `stretched`: the pixels are a float array stretched from its minimum to its maximum for display (a
+    signal's axis then says so instead of "value / 255")."""
     image = _unit(pixels)
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32))
     if image.shape[1:] != heat.shape:
@@ -37,13 +41,15 @@ def explanation_image(pixels: np.ndarray, heat: np.ndarray, *, title: str, signe
     scale = _scale(heat, signed)
     draw = {1: _signal_figure, 2: _image_figure, 3: _volume_figure}[heat.ndim]
     fig = draw(image, heat, scale)
+    if heat.ndim == 1:  # the line plot's axis: the only one of the three figures with a value scale
+        fig.axes[0].set_ylabel("value (min → 0, max → 1)" if stretched else "value / 255")
     _title(fig, title)
     return figure_image(fig)
 
 
 def save_explanation(pixels: np.ndarray, heat: np.ndarray, path: str | os.PathLike, *, title: str,
-                     signed: bool = False) -> Path:
-    return save_png(explanation_image(pixels, heat, title=title, signed=signed), path)
+                     signed: bool = False, stretched: bool = False) -> Path:
+    return save_png(explanation_image(pixels, heat, title=title, signed=signed, stretched=stretched), path)
 
 
 def _image_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
@@ -67,7 +73,6 @@ def _signal_figure(image: np.ndarray, heat: np.ndarray, scale: dict):
         signal.plot(channel, linewidth=1, label=f"channel {c}")
     if 1 < len(image) <= 10:
         signal.legend(loc="upper right", fontsize=8)
-    signal.set_ylabel("value / 255")
     length = heat.shape[0]
     shown = strip.imshow(heat[None], aspect="auto", interpolation="nearest", extent=(-0.5, length - 0.5, 0, 1),
                          **scale)

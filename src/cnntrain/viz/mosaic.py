@@ -1,5 +1,5 @@
-"""Labelled mosaics of input samples: a training batch as the network receives it, or the test images
-a model gets wrong, each tile with a caption under it.
+"""Labelled mosaics of input samples: a training batch as the network receives it, the test images a
+model gets wrong, or each of them beside its Grad-CAM (`pair_tile`), each tile with a caption under it.
 
 A sample is (C, L), (C, H, W) or (C, D, H, W) uint8: a 2D image is shown as it is (grey for one
 channel, colour for three, the first channel otherwise), a volume by its middle depth slice and a
@@ -50,6 +50,11 @@ def mosaic_image(samples: np.ndarray, captions: list[Caption], *, columns: int =
     if len(samples) == 0:
         raise ValueError("no samples to draw")
     tiles = [sample_tile(s) if heat is None else heat_tile(s, h) for s, h in zip(samples, _each(heat, len(samples)))]
+    return tiles_image(tiles, captions, columns=columns)
+
+
+def tiles_image(tiles: list[np.ndarray], captions: list[Caption], *, columns: int = COLUMNS) -> np.ndarray:
+    """Pictures (h, w, 3) uint8 of one size in rows of `columns`, each with its caption under it: (H, W, 3)."""
     tile_h, tile_w = tiles[0].shape[:2]
     lines = max(len(c.lines) for c in captions[: len(tiles)])
     origins, (width, height) = mosaic_layout(len(tiles), tile_h, tile_w, lines, columns=columns)
@@ -89,15 +94,30 @@ def _cell_width(tile_w: int) -> int:
 
 
 def sample_tile(sample: np.ndarray) -> np.ndarray:
-    """One sample (C, *spatial) uint8 as an (h, w, 3) picture."""
+    """One sample (C, *spatial) uint8 as an (h, w, 3) picture, an image zoomed by whole pixels to about TILE_PX."""
+    pixels = sample_picture(sample)
+    if sample.ndim == 2:
+        return pixels
+    zoom = max(1, round(TILE_PX / max(pixels.shape[:2])))
+    return np.repeat(np.repeat(pixels, zoom, axis=0), zoom, axis=1)
+
+
+def sample_picture(sample: np.ndarray) -> np.ndarray:
+    """One sample (C, *spatial) uint8 as (h, w, 3) at its own size: an image as it is (a volume's middle
+    slice, which cuts through the object), a signal as lines (SIGNAL_SIZE)."""
     if sample.ndim == 2:
         return _signal_tile(sample)
-    if sample.ndim == 4:  # a volume: the middle slice cuts through the object
+    if sample.ndim == 4:
         sample = sample[:, sample.shape[1] // 2]
     pixels = sample if sample.shape[0] == 3 else np.repeat(sample[:1], 3, axis=0)
-    zoom = max(1, round(TILE_PX / max(pixels.shape[1:])))
-    pixels = np.repeat(np.repeat(pixels, zoom, axis=1), zoom, axis=2)
     return np.ascontiguousarray(pixels.transpose(1, 2, 0))
+
+
+def pair_tile(sample: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """The sample's tile and, beside it, the same with its map laid over (`heat_tile`)."""
+    tile = sample_tile(sample)
+    gap = np.full((tile.shape[0], 2, 3), _BACKGROUND, dtype=np.uint8)  # narrower than between pairs
+    return np.concatenate([tile, gap, heat_tile(sample, heat)], axis=1)
 
 
 def heat_tile(sample: np.ndarray, heat: np.ndarray) -> np.ndarray:
@@ -147,6 +167,33 @@ def titled_column_image(pictures: dict[str, np.ndarray]) -> np.ndarray:
         canvas.paste(Image.fromarray(np.ascontiguousarray(picture)), (_GAP, y))
         y += picture.shape[0] + _GAP
     return np.asarray(canvas)
+
+
+def titled_image(picture: np.ndarray, title: str, *, min_width: int = 480) -> np.ndarray:
+    """`picture` (h, w, 3) under `title`, wrapped to its width (widened to `min_width` for a short title)."""
+    font = _font(12)
+    width = max(picture.shape[1] + 2 * _GAP, min_width)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines = _wrap(title, width - 2 * _GAP, font, draw)
+    top = _GAP + len(lines) * (_CAPTION_LINE_PX + 2)
+    canvas = Image.new("RGB", (width, top + picture.shape[0] + _GAP), _BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for i, line in enumerate(lines):
+        draw.text((_GAP, _GAP + i * (_CAPTION_LINE_PX + 2)), line, fill=(0, 0, 0), font=font)
+    canvas.paste(Image.fromarray(np.ascontiguousarray(picture)), (_GAP, top))
+    return np.asarray(canvas)
+
+
+def _wrap(text: str, width: int, font, draw) -> list[str]:
+    """Words of `text` in lines no wider than `width` px (a longer word gets a line of its own)."""
+    lines = [""]
+    for word in text.split():
+        joined = f"{lines[-1]} {word}".strip()
+        if lines[-1] and draw.textlength(joined, font=font) > width:
+            lines.append(word)
+        else:
+            lines[-1] = joined
+    return lines
 
 
 def _font(size: int):
