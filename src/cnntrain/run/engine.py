@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from cnntrain.data import augment_batch
 from cnntrain.errors import CheckpointError, TrainingDiverged
 from cnntrain.run.balance import balanced_order
+from cnntrain.run.ctrl_c import raise_if_pressed
 from cnntrain.run.device import CORES
 from cnntrain.run.distributed import World, all_sum
 from cnntrain.run.ema import EMA
@@ -141,6 +142,7 @@ class Engine:
             for done, group in enumerate(CORES.follow(batches.groups), 1):  # threads: the cores others leave free
                 with step_failures(self.train_cfg):  # e.g. train.lr=1e300: a key to fix, not a traceback
                     loss, weight, hits = self.step(group, batches.aug_gen)
+                raise_if_pressed()  # a Ctrl-C whose KeyboardInterrupt a finalizer swallowed (run/ctrl_c.py)
                 loss_sum += loss
                 weight_sum += weight
                 correct += hits

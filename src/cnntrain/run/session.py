@@ -23,6 +23,7 @@ from cnntrain.model.capture import capture, default_layers
 from cnntrain.model.init import InitSource, given_normalization, init_source, initialize, sized_for_init
 from cnntrain.run.balance import build_class_weights
 from cnntrain.run.checkpoint import resolve_checkpoint_path, save_checkpoint
+from cnntrain.run.ctrl_c import raise_if_pressed, recording_ctrl_c
 from cnntrain.run.device import (
     autocast_dtype,
     configure,
@@ -137,7 +138,8 @@ class Session:
                 self._log_graph(engine, log)
             if first_epoch == 1 and self.world.is_main:
                 self.outputs.watch_first_batch(engine)
-            stopped_early = self._epochs(engine, first_epoch, log, started - elapsed)
+            with recording_ctrl_c():
+                stopped_early = self._epochs(engine, first_epoch, log, started - elapsed)
             self.finishing = True  # every epoch is saved: a Ctrl-C from here on cuts only the end short
             summary = finish(self._run_end(engine), engine, log, time.perf_counter() - started + elapsed)
             self.progress.end()
@@ -258,6 +260,7 @@ class Session:
             self.saved_epoch = epoch
             barrier(self.world)
             self.progress.epoch(record)
+            raise_if_pressed()  # pressed while validating or saving, and swallowed there
             patience = self.train_cfg["early_stopping"]
             if patience and engine.best.bad_epochs >= patience:
                 return True

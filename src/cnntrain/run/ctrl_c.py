@@ -1,0 +1,47 @@
+"""A Ctrl-C during training is never lost.
+
+Python turns SIGINT into KeyboardInterrupt wherever the main thread happens to be. When that is inside a
+finalizer (a `__del__` or weakref callback that the garbage collector runs between two lines of ours),
+Python reports the exception as "ignored" and carries on: the key press is gone and the run trains to the
+end. So while a run trains, the handler also records the press, and the training loop checks the record
+after every step: a press swallowed that way stops the run one step later, like any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+_pressed = False
+
+
+def _record_and_raise(signum, frame):
+    global _pressed
+    _pressed = True
+    signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as Python's own handler does
+
+
+@contextlib.contextmanager
+def recording_ctrl_c():
+    """Record Ctrl-C presses for `raise_if_pressed` while the block runs."""
+    global _pressed
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield  # a handler of someone else's (or none, from this thread) is in charge: leave it alone
+        return
+    _pressed = False
+    signal.signal(signal.SIGINT, _record_and_raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _pressed = False
+
+
+def raise_if_pressed() -> None:
+    """KeyboardInterrupt if Ctrl-C was pressed since the last check (its own exception may have been lost)."""
+    global _pressed
+    if _pressed:
+        _pressed = False
+        raise KeyboardInterrupt

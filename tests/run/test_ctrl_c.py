@@ -1,0 +1,56 @@
+"""run/ctrl_c.py: a Ctrl-C whose KeyboardInterrupt a finalizer swallowed still stops the run, one step later."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from cnntrain.errors import Interrupted
+from cnntrain.run.ctrl_c import raise_if_pressed, recording_ctrl_c
+from cnntrain.run.progress import Progress
+from cnntrain.run.train import train
+
+# The swallowed KeyboardInterrupt is what Python reports as an "unraisable" exception: expected here.
+pytestmark = [pytest.mark.usefixtures("one_thread"),
+              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+
+
+class _PressedDuringCleanUp:
+    """Ctrl-C arriving while the garbage collector runs a __del__: Python reports it as 'ignored' and drops it."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def press_ctrl_c_inside_a_finalizer() -> None:
+    _PressedDuringCleanUp()  # made and freed at once: its __del__ runs here, and the exception is dropped
+
+
+class SwallowedAtStep(Progress):
+    def __init__(self, step: int):
+        self.step, self.steps_after = step, 0
+
+    def batch(self, *, step, steps, loss, acc, images_per_sec):
+        if step == self.step:
+            press_ctrl_c_inside_a_finalizer()  # no KeyboardInterrupt reaches this line
+        elif step > self.step:
+            self.steps_after += 1
+
+
+def test_a_press_swallowed_by_a_finalizer_is_raised_at_the_next_check():
+    with recording_ctrl_c():
+        press_ctrl_c_inside_a_finalizer()
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_pressed()
+        raise_if_pressed()  # once: the press is used up
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_run_stops_one_step_after_a_swallowed_press(tiny_config, tmp_path):
+    progress = SwallowedAtStep(step=2)
+    with pytest.raises(Interrupted, match="Resume with: cnntrain train --resume"):
+        train(tiny_config, overrides=["train.epochs=2"], out=tmp_path / "run", progress=progress)
+    assert progress.steps_after == 0  # it stopped at the step it was pressed in, not at the end of the run
+    assert not (tmp_path / "run" / "summary.json").exists()
