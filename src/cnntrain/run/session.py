@@ -17,6 +17,7 @@ import torch
 from cnntrain.atomic import remove_stale_temps
 from cnntrain.config.loader import Config
 from cnntrain.data import channel_stats, load_data
+from cnntrain.data.leakage import data_warning
 from cnntrain.errors import CnntrainError, DataError, Interrupted, TrainingDiverged
 from cnntrain.model.builder import build_model, shaped_layers
 from cnntrain.model.capture import capture, default_layers
@@ -94,6 +95,9 @@ class Session:
         self.splits = limit_splits(data, self.train_cfg, fast_dev_run=self.fast_dev_run)
         for message in self.splits.warnings if self.world.is_main else ():
             self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
+        cut = self.fast_dev_run or self.train_cfg["overfit_batches"]  # a few batches; overfitting validates on train
+        if self.world.is_main and not cut and (leak := data_warning(self.splits, self.config.source)):
+            self.progress.warning(leak)  # the same sample in two splits, a class missing from one
         for message in self.splits.notes if self.world.is_main else ():
             self.progress.note(message)  # e.g. a cache written into the user's data folder
         self._check_data()
