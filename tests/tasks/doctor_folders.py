@@ -79,9 +79,9 @@ def inject(clean: Path, root: Path) -> Defects:
         copy = root / "test" / name / f"copy_of_{name}_001.png"
         shutil.copyfile(source, copy)
         defects.exact[str(copy)] = str(source)
-    for i, (name, quality, size, split) in enumerate([("circle", 70, SIZE + 2, "test"), ("square", 80, SIZE - 2, "test"),
-                                                      ("triangle", 75, SIZE + 3, "train"), ("circle", 85, SIZE - 3,
-                                                                                             "train")]):
+    nears = [("circle", 70, SIZE + 2, "test"), ("square", 80, SIZE - 2, "test"), ("triangle", 75, SIZE + 3, "train"),
+             ("circle", 85, SIZE - 3, "train")]  # (class, JPEG quality, size, split of the copy)
+    for i, (name, quality, size, split) in enumerate(nears):
         source = root / "train" / name / f"{name}_{10 + i:03d}.png"
         near = root / split / name / f"near_{i}.jpg"
         buffer = io.BytesIO()
@@ -93,7 +93,8 @@ def inject(clean: Path, root: Path) -> Defects:
         moved = root / "train" / "square" / path.name
         path.rename(moved)
         defects.flipped[str(moved)] = "circle"
-    for path in sorted((root / "train" / "cross").glob("*.png"))[8:] + sorted((root / "test" / "cross").glob("*.png"))[2:]:
+    crosses = sorted((root / "train" / "cross").glob("*.png"))[8:] + sorted((root / "test" / "cross").glob("*.png"))[2:]
+    for path in crosses:
         path.unlink()  # 10 crosses left
     corrupt = {"truncated.png": (root / "train" / "square" / "square_030.png").read_bytes()[:60],
                "notes.png": b"not an image at all\n", "empty.jpg": b""}

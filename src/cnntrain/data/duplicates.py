@@ -4,25 +4,34 @@
   by a content hash per sample. A PNG and a BMP of the same picture are one sample here, as they are to
   the model.
 - Near: the same picture re-encoded, slightly resized or lightly edited. ImageHash's perceptual hash
-  (pHash: the signs of the 8x8 lowest frequencies of the image's DCT, 64 bits) changes in a few bits
-  under such edits and in about half of them between unrelated pictures; two samples within
-  `NEAR_BITS` bits are near copies. 2D images only: a series or a volume has no such hash.
+  (pHash: the signs of the lowest frequencies of the image's DCT, compared with their median) changes in a
+  few bits under such edits and in about half of them between unrelated pictures. Every pair within
+  `NEAR_BITS` of the 64-bit pHash (8x8 frequencies) is a candidate, confirmed when the 256-bit pHash
+  (16x16 frequencies) differs in at most `CONFIRM_BITS` and the two pictures, shrunk to 16x16 grey,
+  correlate at least `CONFIRM_CORRELATION` (brightness, contrast and noise aside, the same picture). The
+  coarse hash alone calls any two bright blobs of one size at one place alike (a circle and a square in
+  the built-in shapes set), the fine one a disc and a ring; the pixels tell those apart.
+  2D images only: a series or a volume has no such hash.
 
 Samples are indexed 0..N-1 over whatever the caller concatenated (the doctor: train, val, test).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-# Of pHash's 64 bits. Re-encoding a picture as JPEG and resizing it by a few pixels flips 0-6 bits
-# at training sizes of 32 pixels and more; unrelated pictures differ in ~32. Libraries that dedupe
-# photos use up to 10, but small training images share more of their coarse layout by chance.
+# Re-encoding a picture as JPEG (quality 70-85) and resizing it by 2-3 pixels flips up to 6 of the 64 bits
+# and up to 36 of the 256 at a training size of 32 pixels; unrelated pictures differ in about half of them.
+# The shapes set's discs and rings of one size at one place: up to 40 bits, correlation 0.83.
 NEAR_BITS = 6
+CONFIRM_BITS = 40
+CONFIRM_CORRELATION = 0.9
 _BLOCK = 1024  # rows of the all-pairs comparison at a time: a (1024, N) uint64 block
 
 
@@ -39,21 +48,43 @@ def exact_groups(hashes: list[bytes]) -> list[list[int]]:
     return [group for group in by_hash.values() if len(group) > 1]
 
 
-def perceptual_hashes(x: torch.Tensor) -> np.ndarray:
-    """(N,) uint64: the pHash of each 2D image of x (N, C, H, W) uint8 (colour is read as grey)."""
+def perceptual_hash(sample: np.ndarray, hash_size: int = 8) -> np.ndarray:
+    """The pHash of one 2D image (C, H, W) uint8, colour read as grey, as hash_size**2 / 64 uint64 words."""
     import imagehash  # deferred: it imports scipy, which only this check needs
 
-    out = np.empty(len(x), dtype=np.uint64)
-    for i, sample in enumerate(x.numpy()):
-        picture = Image.fromarray(sample[0] if sample.shape[0] == 1 else sample[:3].transpose(1, 2, 0))
-        bits = imagehash.phash(picture).hash.ravel()  # (64,) bool
-        out[i] = np.packbits(bits).view(">u8")[0]
-    return out
+    picture = Image.fromarray(sample[0] if sample.shape[0] == 1 else sample[:3].transpose(1, 2, 0))
+    return np.packbits(imagehash.phash(picture, hash_size=hash_size).hash.ravel()).view(">u8").astype(np.uint64)
 
 
-def near_groups(hashes: np.ndarray, exact: list[list[int]], max_bits: int = NEAR_BITS) -> list[tuple[list[int], int]]:
-    """Groups of samples whose perceptual hashes differ in at most `max_bits` bits, as (indices, the
-    largest distance within the group's pairs), not counting exact copies (one copy stands for its group).
+def perceptual_hashes(x: torch.Tensor) -> np.ndarray:
+    """(N,) uint64: the 64-bit pHash of each 2D image of x (N, C, H, W) uint8."""
+    return np.array([perceptual_hash(sample)[0] for sample in x.numpy()], dtype=np.uint64).reshape(-1)
+
+
+def same_picture(sample_of: Callable[[int], np.ndarray]) -> Callable[[int, int], bool]:
+    """confirm(i, j): whether the 2D images `sample_of(i)` and `sample_of(j)` (C, H, W) uint8 agree in the
+    256-bit pHash and in their 16x16 grey pixels (see the module's docstring); each image read once."""
+
+    @functools.cache
+    def look(i: int) -> tuple[np.ndarray, np.ndarray]:
+        sample = sample_of(i)
+        grey = Image.fromarray(sample[0] if sample.shape[0] == 1 else sample[:3].transpose(1, 2, 0)).convert("L")
+        small = np.asarray(grey.resize((16, 16), Image.Resampling.BOX), dtype=np.float64).ravel()
+        small -= small.mean()
+        return perceptual_hash(sample, 16), small / (np.linalg.norm(small) or 1.0)
+
+    def confirm(i: int, j: int) -> bool:
+        (hash_i, pixels_i), (hash_j, pixels_j) = look(i), look(j)
+        return int(_popcount(hash_i ^ hash_j).sum()) <= CONFIRM_BITS and pixels_i @ pixels_j >= CONFIRM_CORRELATION
+
+    return confirm
+
+
+def near_groups(hashes: np.ndarray, exact: list[list[int]], confirm: Callable[[int, int], bool],
+                max_bits: int = NEAR_BITS) -> list[tuple[list[int], int]]:
+    """Groups of near copies as (indices, the most bits of the 64-bit hash in which a pair of it differs),
+    not counting exact copies (one copy stands for its group). `hashes` are the 64-bit pHashes; `confirm(i,
+    j)` is asked of each candidate pair (same_picture).
 
     Every pair is compared (vectorised, block by block): 10,000 images take well under a second. A group
     is a connected component of near pairs, so a chain of small edits stays one group.
@@ -62,8 +93,9 @@ def near_groups(hashes: np.ndarray, exact: list[list[int]], max_bits: int = NEAR
     for group in exact:
         stand_in[group[1:]] = False
     index = np.flatnonzero(stand_in)
-    pairs = _close_pairs(hashes[index], max_bits)
-    parent = list(range(len(index)))
+    pairs = [(int(index[a]), int(index[b]), bits) for a, b, bits in _close_pairs(hashes[index], max_bits)]
+    pairs = [(a, b, bits) for a, b, bits in pairs if confirm(a, b)]
+    parent = {i: i for pair in pairs for i in pair[:2]}
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -74,12 +106,11 @@ def near_groups(hashes: np.ndarray, exact: list[list[int]], max_bits: int = NEAR
     for a, b, _ in pairs:
         parent[root(a)] = root(b)
     members: dict[int, list[int]] = {}
+    for i in sorted(parent):
+        members.setdefault(root(i), []).append(i)
     worst: dict[int, int] = {}
-    for a, b, bits in pairs:
-        r = root(a)
-        worst[r] = max(worst.get(r, 0), bits)
-    for i in sorted({i for a, b, _ in pairs for i in (a, b)}):
-        members.setdefault(root(i), []).append(int(index[i]))
+    for a, _, bits in pairs:
+        worst[root(a)] = max(worst.get(root(a), 0), bits)
     return [(group, worst[r]) for r, group in sorted(members.items(), key=lambda item: item[1][0])]
 
 

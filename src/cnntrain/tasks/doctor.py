@@ -22,7 +22,7 @@ import numpy as np
 
 from cnntrain.atomic import atomic_write_text
 from cnntrain.data import decode, load_data
-from cnntrain.data.duplicates import content_hashes, exact_groups, near_groups, perceptual_hashes
+from cnntrain.data.duplicates import content_hashes, exact_groups, near_groups, perceptual_hashes, same_picture
 from cnntrain.data.intensity import brightness, image_means
 from cnntrain.data.inventory import size_summary
 from cnntrain.data.leakage import missing_classes
@@ -117,10 +117,11 @@ def _examine(target: Target, splits: Splits, folds, trained, folder: Path, progr
     hashes = [h for s in SPLITS for h in content_hashes(getattr(splits, s).x)]
     exact = exact_groups(hashes)
     groups = [("exact", g, None) for g in exact]
+    where = [(s, i) for s in SPLITS for i in range(len(getattr(splits, s)))]
     if _is_picture(splits):
         codes = np.concatenate([perceptual_hashes(getattr(splits, s).x) for s in SPLITS])
-        groups += [("near", g, bits) for g, bits in near_groups(codes, exact)]
-    where = [(s, i) for s in SPLITS for i in range(len(getattr(splits, s)))]
+        confirm = same_picture(lambda i: getattr(splits, where[i][0]).x[where[i][1]].numpy())
+        groups += [("near", g, bits) for g, bits in near_groups(codes, exact, confirm)]
     names = _sample_names(splits)
     duplicates = [_duplicate(kind, members, bits, where, names, labels, splits.classes)
                   for kind, members, bits in groups]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from cnntrain.data.splits import Splits
 from cnntrain.data.synthetic import SPLITS
+from cnntrain.tasks.doctor_labels import WEAK
 
 IMBALANCE = 3.0  # largest / smallest class in the training split
 FEW = 20  # training samples of a class below which its scores (and its gradient) are noise
@@ -43,8 +44,11 @@ def findings(result) -> list[str]:
                      "reads)")
     lines += _duplicate_lines(result.duplicates)
     if result.label_issues:
+        accuracy = result.label_check["accuracy"]
+        weak = (f"; but the models get only {accuracy:.0%} of them right, so many may be the models' mistakes"
+                if accuracy is not None and accuracy < WEAK else "")
         lines.append(f"{len(result.label_issues)} likely label errors (of {result.label_check['scored']} samples "
-                     "scored out of sample)")
+                     f"scored out of sample){weak}")
     lines += _balance_lines(result.balance)
     lines += _size_lines(result.sizes)
     for g in result.intensity.get("giveaway", []):

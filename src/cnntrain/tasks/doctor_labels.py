@@ -78,8 +78,13 @@ def checkpoint_probabilities(trained: Trained, splits: Splits, hashes: list[byte
                         f"{list(splits.input_shape)}; set data.channels and data.image_size as it was trained")
     seen = set(content_hashes(_training_split(trained).x))
     unseen = np.array([i for i, h in enumerate(hashes) if h not in seen], dtype=np.int64)
-    x = torch.cat([splits.train.x, splits.val.x, splits.test.x])[torch.from_numpy(unseen)]
-    probs = _softmax(trained, x).numpy() if len(unseen) else np.zeros((0, len(splits.classes)), np.float32)
+    parts, start = [], 0
+    for split in (splits.train, splits.val, splits.test):  # gathered split by split: no copy of all of them
+        mine = unseen[(unseen >= start) & (unseen < start + len(split))] - start
+        parts.append(split.x[torch.from_numpy(mine)])
+        start += len(split)
+    probs = _softmax(trained, torch.cat(parts)).numpy() if len(unseen) else np.zeros((0, len(splits.classes)),
+                                                                                       np.float32)
     note = (f"checkpoint {trained.path}: scored the {len(unseen)} of {len(hashes)} samples it did not train on; "
             f"the {len(hashes) - len(unseen)} it trained on are not checked (--folds K checks every sample)")
     return LabelCheck("checkpoint", note, unseen, probs)

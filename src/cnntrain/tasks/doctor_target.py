@@ -124,14 +124,15 @@ def _image_input(inventory: Inventory) -> dict:
 
 
 def _array_input(inventory: Inventory) -> dict:
-    """Channels and size from the most common sample shape: [L] a series, [C, L] from a table a series of
-    C channels, [H, W] an image, [C, H, W] an image when C is at most 4 (else a volume), [C, D, H, W]."""
+    """Channels and size from the most common sample shape: [L] a series; [C, L] a series of C channels
+    (a table's rows, or C at most 4 and L longer), else [H, W] an image; [C, H, W] an image when C is at
+    most 4, else a volume; [C, D, H, W] a volume."""
     shapes = Counter(f.size for f in inventory.files if f.size is not None)
     if not shapes:
         return {"channels": 1, "image_size": [1], "resize": None}
     shape = list(shapes.most_common(1)[0][0])
-    table = inventory.kind == "table"
-    if len(shape) == 1 or (len(shape) == 3 and shape[0] > 4) or (len(shape) == 2 and not table):
+    series = len(shape) == 2 and (inventory.kind == "table" or shape[1] > shape[0] <= 4)
+    if len(shape) == 1 or (len(shape) == 3 and shape[0] > 4) or (len(shape) == 2 and not series):
         channels, size = 1, shape
     else:
         channels, size = shape[0], shape[1:]
