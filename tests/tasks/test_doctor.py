@@ -239,3 +239,21 @@ def test_grey_folders_are_read_grey_at_their_size(tmp_path):
             Image.new("L", (120, 90), 40 * i).save(tmp_path / name / f"{i}.png")
     data = doctor_target(data=tmp_path).config.data
     assert data["channels"] == 1 and data["image_size"] == [48, 64]  # the longer side at 64, the aspect kept
+
+
+def test_trains_warning_names_a_missing_class_unless_the_split_is_too_small_for_all():
+    import torch
+
+    from cnntrain.data.leakage import data_warning
+    from cnntrain.data.splits import Split, Splits
+
+    def split(labels, offset):
+        return Split(torch.arange(offset, offset + len(labels), dtype=torch.uint8).view(-1, 1, 1, 1),
+                     torch.tensor(labels))
+
+    train = split([0, 1, 2, 0, 1, 2], 0)
+    missing = Splits(train, split([0, 1, 0], 10), split([0, 1], 20), ["a", "b", "c"], "f")
+    warning = data_warning(missing, "c.yaml")
+    assert "the val split has no samples of class c" in warning and "test split" not in warning  # 2 < 3 classes
+    assert "cnntrain doctor --config c.yaml" in warning and "\n" not in warning
+    assert data_warning(Splits(train, split([0, 1, 2], 10), split([2], 20), ["a", "b", "c"], "f"), "c.yaml") is None
