@@ -29,8 +29,8 @@ from cnntrain.data.leakage import missing_classes
 from cnntrain.data.splits import Splits
 from cnntrain.data.synthetic import SPLITS
 from cnntrain.errors import ConfigError, DataError
+from cnntrain.run.load import load_trained
 from cnntrain.run.progress import Progress
-from cnntrain.run.trained import load_trained
 from cnntrain.tasks.doctor_findings import balance, findings
 from cnntrain.tasks.doctor_labels import (
     LabelCheck,

@@ -30,8 +30,8 @@ from cnntrain.data.crossval import pool
 from cnntrain.data.duplicates import content_hashes
 from cnntrain.data.splits import Splits
 from cnntrain.errors import DataError
+from cnntrain.run.load import Trained, load_trained
 from cnntrain.run.progress import Progress
-from cnntrain.run.trained import Trained, load_trained
 from cnntrain.tasks.folds import train_folds
 
 CONFIDENT = 0.8  # the highest per-class threshold of confident learning (see above)
