@@ -112,6 +112,7 @@ def test_tasks_given_a_config(task, folder, built_configs, tmp_path):
 def test_commands_on_the_trained_model(trained, folder, built_configs, tmp_path):
     """Each command that reads the checkpoint (its config rebuilt from it) or a config file. The model
     trained with image_size null: its pictures need the layers' shapes at the size it trained on."""
+    from cnntrain.tasks.doctor import doctor
     from cnntrain.tasks.evaluate import evaluate
     from cnntrain.tasks.explain import explain
     from cnntrain.tasks.explore import explore
@@ -131,7 +132,8 @@ def test_commands_on_the_trained_model(trained, folder, built_configs, tmp_path)
     explore(image, checkpoint=run, out=tmp_path / "explore")
     export(run, out=tmp_path / "model.onnx")
     report(run)  # rebuilds report.html, Grad-CAM of the mistakes included
-    assert len(built_configs) >= 8  # each command built its own Config, and each is unchanged
+    doctor(path, checkpoint=run, out=tmp_path / "doctor")  # the file's data, the checkpoint's labels check
+    assert len(built_configs) >= 9  # each command built its own Config, and each is unchanged
 
 
 def test_compare_and_tune(folder, built_configs, tmp_path):
