@@ -33,22 +33,27 @@ def balance(splits: Splits, missing: dict[str, list[str]]) -> dict:
     return {**counts, "imbalance_ratio": ratio, "missing": missing, "few": few, "advice": advice}
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 file', '3 files'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def findings(result) -> list[str]:
     """One line per kind of problem in a DoctorResult."""
     lines = []
     if result.corrupt:
-        lines.append(f"{len(result.corrupt)} unreadable files: train stops at the first (data.on_corrupt: skip "
-                     "skips them)")
+        lines.append(f"{counted(len(result.corrupt), 'unreadable file')}: train stops at the first "
+                     "(data.on_corrupt: skip skips them)")
     if result.skipped:
-        lines.append(f"{len(result.skipped)} files in class folders that train skips (not an image or array it "
-                     "reads)")
+        lines.append(f"{counted(len(result.skipped), 'file')} in class folders that train skips (not an image or "
+                     "array it reads)")
     lines += _duplicate_lines(result.duplicates)
     if result.label_issues:
         accuracy = result.label_check["accuracy"]
         weak = (f"; but the models get only {accuracy:.0%} of them right, so many may be the models' mistakes"
                 if accuracy is not None and accuracy < WEAK else "")
-        lines.append(f"{len(result.label_issues)} likely label errors (of {result.label_check['scored']} samples "
-                     f"scored out of sample){weak}")
+        lines.append(f"{counted(len(result.label_issues), 'likely label error')} (of "
+                     f"{result.label_check['scored']} samples scored out of sample){weak}")
     lines += _balance_lines(result.balance)
     lines += _size_lines(result.sizes)
     for g in result.intensity.get("giveaway", []):
@@ -68,7 +73,8 @@ def _duplicate_lines(duplicates: list[dict]) -> list[str]:
         conflicting = sum(d["conflicting_labels"] for d in groups)
         extra = [f"{across} across splits (leakage)"] * bool(across) + [f"{conflicting} under two labels"] * bool(
             conflicting)
-        lines.append(f"{len(groups)} groups of {kind} duplicates" + (f": {', '.join(extra)}" if extra else ""))
+        listed = f": {', '.join(extra)}" if extra else ""
+        lines.append(f"{counted(len(groups), 'group')} of {kind} duplicates{listed}")
     return lines
 
 
