@@ -37,7 +37,7 @@ def test_help_shows_defaults_and_plain_types(name):
 
 
 def test_a_default_written_in_the_help_survives():
-    text = runner.invoke(app, ["evaluate", "--help"], terminal_width=100).output
+    text = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "100"}, terminal_width=100).output
     assert "(default: test)" in text
 
 
