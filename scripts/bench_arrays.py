@@ -31,9 +31,10 @@ def status():  # this process's own memory (ru_maxrss would carry the parent's p
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmHWM", "RssAnon", "RssFile")}
 
 start = time.perf_counter()
+from cnntrain.config import DataSettings
 from cnntrain.data import load_data
 imported, before = time.perf_counter(), status()
-splits = load_data(json.loads(sys.argv[1]), seed=0)
+splits = load_data(DataSettings(**json.loads(sys.argv[1])), seed=0)
 done, after = time.perf_counter(), status()
 print(json.dumps({"load_s": done - imported, "samples": len(splits.train) + len(splits.val) + len(splits.test),
                   "shape": list(splits.input_shape), "import_rss_mb": before["VmHWM"], "peak_rss_mb": after["VmHWM"],

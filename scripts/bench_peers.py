@@ -27,10 +27,11 @@ BATCH_SIZE, LR, RHO, EPS = 64, 1.0, 0.9, 1e-6  # mnist_cnn's, and torch's Adadel
 
 def shapes_data(images: int):
     """(x uint8 (N, 1, 28, 28), y, classes): the same images in every peer's process."""
+    from cnntrain.config import DataSettings
     from cnntrain.data import load_data
 
-    splits = load_data({"dataset": "shapes", "image_size": 28, "channels": 1, "num_classes": None,
-                        "train_size": images, "val_size": 0, "test_size": 0}, 1)
+    splits = load_data(DataSettings(dataset="shapes", image_size=28, channels=1, num_classes=None,
+                                    train_size=images, val_size=0, test_size=0), 1)
     return splits.train.x, splits.train.y, len(splits.classes)
 
 

@@ -14,7 +14,7 @@ def test_import_cnntrain_does_not_import_torch_until_a_name_needs_it():
         "assert 'torch' not in sys.modules, 'import cnntrain imported torch'\n"
         "config = cnntrain.load_config('configs/cnn.yaml', ['train.epochs=1'])\n"
         "assert 'torch' not in sys.modules, 'reading a config imported torch'\n"
-        "assert config.train['epochs'] == 1\n"
+        "assert config.train.epochs == 1\n"
         "model = cnntrain.build_model(config, num_classes=6).model\n"
         "assert 'torch' in sys.modules\n"
         "print(type(model).__name__)\n"

@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from benchkit.machine import Busy, wait_quiet
+from cnntrain.config import DataSettings
 from cnntrain.config.loader import config_from_dict
 from cnntrain.data import load_data
 from cnntrain.run.progress import Progress
@@ -28,8 +29,8 @@ def write_png_folder(root: Path, n: int) -> list[str]:
     """n 28x28 grayscale PNGs, root/<class>/<i>.png, drawn by cnntrain's shapes generator."""
     from PIL import Image
 
-    splits = load_data({"dataset": "shapes", "image_size": 28, "channels": 1, "num_classes": None,
-                        "train_size": n, "val_size": 0, "test_size": 0}, 0)
+    splits = load_data(DataSettings(dataset="shapes", image_size=28, channels=1, num_classes=None,
+                                    train_size=n, val_size=0, test_size=0), 0)
     for name in splits.classes:
         (root / name).mkdir(parents=True)
     for i, (image, label) in enumerate(zip(splits.train.x[:, 0].numpy(), splits.train.y.tolist())):

@@ -12,6 +12,7 @@ import torch
 
 from benchkit.loops import bare_mnist_cnn, random_images
 from benchkit.machine import CPU, MNIST_CNN, ROOT, Busy, interleave
+from cnntrain.config import DataSettings
 from cnntrain.config.loader import load_config
 from cnntrain.data import channel_stats, load_data
 from cnntrain.model.builder import build_model
@@ -52,7 +53,7 @@ def bench_eval(s: dict) -> dict:
     normalizer = Normalizer(*channel_stats(x))
     normalize = normalizer.to(CPU, 2)
     xf = (x.float() / 255 - normalizer.mean[0]) / normalizer.std[0]
-    batch = config.train["eval_batch_size"]
+    batch = config.train.eval_batch_size
     model_cl = build_model(config, num_classes=10).model.eval().to(memory_format=torch.channels_last)
 
     def bare_turn() -> int:
@@ -79,8 +80,8 @@ def bench_eval(s: dict) -> dict:
 
 def bench_memory(s: dict, tmp: Path) -> dict:
     n = s["cache_images"]
-    splits = load_data({"dataset": "shapes", "image_size": 28, "channels": 1, "num_classes": None,
-                        "train_size": n, "val_size": 0, "test_size": 0}, 0)
+    splits = load_data(DataSettings(dataset="shapes", image_size=28, channels=1, num_classes=None,
+                                    train_size=n, val_size=0, test_size=0), 0)
     megabytes = splits.train.x.nbytes / 1e6 * 60000 / n
     del splits
     # Peak RSS of a whole `cnntrain train` process, read by a parent that only waits for it.

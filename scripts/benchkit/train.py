@@ -25,7 +25,7 @@ def bench_train(s: dict) -> dict:
     x, y = random_images(s["epoch_images"])
     precisions = ("fp32", "bf16") if cpu_has_fast_bf16() else ("fp32",)
     engines = {p: cnntrain_engine(config, x, y, p) for p in precisions}
-    bare = {p: BareLoop(x, y, config.train["batch_size"], config.train["lr"], bf16=p == "bf16") for p in precisions}
+    bare = {p: BareLoop(x, y, config.train.batch_size, config.train.lr, bf16=p == "bf16") for p in precisions}
     epochs = {p: 0 for p in precisions}
 
     def engine_turn(precision):
@@ -44,8 +44,8 @@ def bench_train(s: dict) -> dict:
     macs = summarize(config).macs
     flops = 3 * 2 * macs  # forward, and a backward of twice the forward; 2 FLOPs per multiply-add
     out = {
-        "images_per_epoch": s["epoch_images"], "batch_size": config.train["batch_size"],
-        "optimizer": config.train["optimizer"], "rounds": len(every.background), "rounds_used": len(rounds.background),
+        "images_per_epoch": s["epoch_images"], "batch_size": config.train.batch_size,
+        "optimizer": config.train.optimizer, "rounds": len(every.background), "rounds_used": len(rounds.background),
         "background_cores": busy.cores, "background_cores_used_rounds": round(statistics.mean(rounds.background), 2),
         **{f"{k}_img_s": round(rounds.median(k), 1) for k in turns if not k.startswith("matmul")},
         **{f"matmul_{p}_gflops": round(rounds.median(f"matmul_{p}") / 1e9, 1) for p in precisions},

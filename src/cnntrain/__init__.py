@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 _API = {
     "load_config": "cnntrain.config",
     "Config": "cnntrain.config",
+    "DataSettings": "cnntrain.config",  # what load_data reads: `load_data(DataSettings(dataset="shapes"), seed=0)`
     "load_data": "cnntrain.data",
     "build_model": "cnntrain.model",
     "summarize": "cnntrain.model",

@@ -30,9 +30,9 @@ train:
 def test_defaults_are_filled_and_values_kept(load):
     config = load(BASE)
     assert config.name == "t"
-    assert config.train["epochs"] == 2
-    assert config.train["batch_size"] == DEFAULTS["train"]["batch_size"]
-    assert config.data["dataset"] == DEFAULTS["data"]["dataset"]
+    assert config.train.epochs == 2
+    assert config.train.batch_size == DEFAULTS["train"]["batch_size"]
+    assert config.data.dataset == DEFAULTS["data"]["dataset"]
     assert config.input_shape() == (1, 8, 8)
 
 
@@ -59,7 +59,7 @@ def test_bad_image_size(load, size):
 
 def test_int_is_accepted_where_a_float_is_expected(load):
     config = load(BASE, "train.lr=1")
-    assert config.train["lr"] == 1.0 and isinstance(config.train["lr"], float)
+    assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
 
 
 # --- wrong values and keys ------------------------------------------------------------------------
@@ -166,31 +166,31 @@ def test_missing_config_file(tmp_path):
 def test_overrides_are_yaml_typed_and_the_last_wins(load):
     config = load(BASE, "train.epochs=3", "train.lr=0.5", "data.image_size=[10, 12]", "train.epochs=4",
                   "train.grad_clip=null", "name=other")
-    assert config.train["epochs"] == 4
-    assert config.train["lr"] == 0.5
-    assert config.data["image_size"] == [10, 12]
-    assert config.train["grad_clip"] is None
+    assert config.train.epochs == 4
+    assert config.train.lr == 0.5
+    assert config.data.image_size == [10, 12]
+    assert config.train.grad_clip is None
     assert config.name == "other"
 
 
 def test_override_layer_by_index_and_by_name(load):
     config = load(BASE, "model.layers.0.out_channels=64", "model.layers.conv1.kernel_size=5",
                   "model.layers.head.bias=false")
-    layers = config.model["layers"]
+    layers = config.model.layers
     assert layers[0] == {"conv2d": {"name": "conv1", "out_channels": 64, "kernel_size": 5}}
     assert layers[4]["linear"]["bias"] is False
 
 
 def test_override_normalises_a_scalar_layer(load):
     config = load(BASE, "model.layers.3.out_features=64")
-    assert config.model["layers"][3] == {"linear": {"out_features": 64}}
+    assert config.model.layers[3] == {"linear": {"out_features": 64}}
     config = load(BASE, "model.layers.-2.bias=false")
-    assert config.model["layers"][3] == {"linear": {"out_features": 128, "bias": False}}
+    assert config.model.layers[3] == {"linear": {"out_features": 128, "bias": False}}
 
 
 def test_override_on_a_bare_layer_gives_it_arguments(load):
     config = load(BASE, "model.layers.1.inplace=true")  # not an argument cnntrain accepts...
-    assert config.model["layers"][1] == {"relu": {"inplace": True}}  # ...so the builder rejects it later
+    assert config.model.layers[1] == {"relu": {"inplace": True}}  # ...so the builder rejects it later
     with pytest.raises(UnknownLayerError, match="relu has no argument `inplace`"):
         from cnntrain.model.builder import build_model
 
@@ -212,21 +212,21 @@ def test_override_errors(load, override, message):
 
 def test_override_into_an_empty_section(load):
     config = load("model: {layers: [relu]}\ntrain:\n", "train.epochs=3")
-    assert config.train["epochs"] == 3
+    assert config.train.epochs == 3
 
 
 def test_override_a_whole_section_is_checked(load):
     with pytest.raises(ConfigError, match="`data` must be a mapping"):
         load(BASE, "data=3")
-    assert load(BASE, "train={epochs: 7}").train["epochs"] == 7
+    assert load(BASE, "train={epochs: 7}").train.epochs == 7
 
 
 def test_config_from_dict_round_trips_and_does_not_alias(load):
     config = load(BASE)
     raw = config.to_dict()
     again = config_from_dict(raw, overrides=["model.layers.conv1.out_channels=9"])
-    assert again.model["layers"][0]["conv2d"]["out_channels"] == 9
-    assert config.model["layers"][0]["conv2d"]["out_channels"] == 4  # the original is untouched
+    assert again.model.layers[0]["conv2d"]["out_channels"] == 9
+    assert config.model.layers[0]["conv2d"]["out_channels"] == 4  # the original is untouched
     assert config_from_dict(raw).to_dict() == config.to_dict()
 
 
@@ -252,8 +252,8 @@ def test_exponent_floats_without_a_dot_are_floats(tmp_path):
     from cnntrain.config.loader import load_config
 
     config = load_config(path, ["train.weight_decay=5e-4"])
-    assert config.train["lr"] == 0.001
-    assert config.train["weight_decay"] == 0.0005
+    assert config.train.lr == 0.001
+    assert config.train.weight_decay == 0.0005
 
 
 @pytest.mark.parametrize("override, message", [

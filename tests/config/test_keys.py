@@ -12,7 +12,7 @@ LAYERS = {"layers": ["flatten", {"linear": 2}]}
 
 def test_defaults_change_nothing():
     config = config_from_dict({"model": LAYERS})
-    assert (config.model["init"], config.train["freeze"], config.data["mean"], config.data["std"]) == \
+    assert (config.model.init, config.train.freeze, config.data.mean, config.data.std) == \
         (None, [], None, None)
 
 

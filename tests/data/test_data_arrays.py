@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data import load_data
 from cnntrain.data.array_resize import fit
 from cnntrain.data.augment import augment_batch
@@ -19,8 +20,8 @@ BASE = {"dataset": "arrays", "channels": 1, "num_classes": None, "val_fraction":
         "resize": None}
 
 
-def data(root, size, **extra) -> dict:
-    return {**BASE, "root": str(root), "image_size": list(size), **extra}
+def data(root, size, **extra) -> DataSettings:
+    return DataSettings(**{**BASE, "root": str(root), "image_size": list(size), **extra})
 
 
 def write_npy_folders(root, shape=(32,), per_class=6, classes=("a", "b"), scale=1e-3):

@@ -1,6 +1,5 @@
 """imagefolder: layouts, stratified splits, the decode-once cache, user errors."""
 
-import copy
 import os
 
 import numpy as np
@@ -8,15 +7,15 @@ import pytest
 import torch
 from PIL import Image
 
-from cnntrain.config.keys import DEFAULTS
+from cnntrain.config import DataSettings
 from cnntrain.data import decode, load_data
 from cnntrain.errors import DataError
 
 
-def config(root, **overrides):
+def config(root, **overrides) -> DataSettings:
     """The config's data section as load_data receives it: every default, then these values."""
-    return {**copy.deepcopy(DEFAULTS["data"]), "dataset": "imagefolder", "root": str(root),
-            "image_size": [8, 8], "val_fraction": 0.2, **overrides}
+    return DataSettings(**{"dataset": "imagefolder", "root": str(root), "image_size": [8, 8], "val_fraction": 0.2,
+                           **overrides})
 
 
 def make_images(folder, n, start=0, size=(8, 8)):

@@ -1,20 +1,19 @@
 """shapes, volumes, signals: determinism, sizes, balance, dtypes, distinct classes."""
 
-import copy
+from dataclasses import asdict
 
 import pytest
 import torch
 
-from cnntrain.config.keys import DEFAULTS
+from cnntrain.config import DataSettings
 from cnntrain.data import DATASETS, load_data
 from cnntrain.data.augment import border_median
 from cnntrain.errors import DataError
 
 
-def config(**overrides):
+def config(**overrides) -> DataSettings:
     """The config's data section as load_data receives it: every default, then these values."""
-    return {**copy.deepcopy(DEFAULTS["data"]), "image_size": 16, "train_size": 60, "val_size": 24,
-            "test_size": 12, **overrides}
+    return DataSettings(**{"image_size": 16, "train_size": 60, "val_size": 24, "test_size": 12, **overrides})
 
 
 CASES = [
@@ -215,7 +214,7 @@ def test_centred_volumes_sit_in_the_middle():
 
 
 def test_placement_random_is_the_default_and_bad_values_are_refused():
-    without = {k: v for k, v in config().items() if k != "placement"}  # a config from before the key
+    without = DataSettings(**{k: v for k, v in asdict(config()).items() if k != "placement"})  # before the key
     assert load_data(config(placement="random"), seed=0).fingerprint == load_data(without, seed=0).fingerprint
     with pytest.raises(DataError, match="data.placement"):
         load_data(config(placement="middle"), seed=0)

@@ -1,6 +1,5 @@
 """mnist, fashion_mnist, cifar10 from tiny files in the real on-disk formats."""
 
-import copy
 import os
 import pickle
 import struct
@@ -9,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from cnntrain.config.keys import DEFAULTS
+from cnntrain.config import DataSettings
 from cnntrain.data import load_data
 from cnntrain.errors import DataError
 
 
-def config(root, dataset, **overrides):
+def config(root, dataset, **overrides) -> DataSettings:
     """The config's data section as load_data receives it: every default, then these values."""
-    return {**copy.deepcopy(DEFAULTS["data"]), "dataset": dataset, "root": str(root), "image_size": None,
-            "val_fraction": 0.25, **overrides}
+    return DataSettings(**{"dataset": dataset, "root": str(root), "image_size": None, "val_fraction": 0.25,
+                           **overrides})
 
 
 def write_idx(path, array):

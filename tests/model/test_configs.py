@@ -49,11 +49,11 @@ def test_summary_shapes_match_a_real_forward_pass(path):
     predicted = summary_dict(summarize(config))
     # summarize() may take num_classes from the dataset; build with the same number
     built = build_model(config, num_classes=predicted["output_shape"][0] if path.stem != "edges" else None)
-    freeze_layers(built, config.train["freeze"])  # what training trains, as the summary counts it
+    freeze_layers(built, config.train.freeze)  # what training trains, as the summary counts it
     shapes, out = forward_shapes(built.model, config.input_shape())
     assert [layer["output_shape"] for layer in predicted["layers"]] == shapes
     assert predicted["output_shape"] == out
-    assert len(predicted["layers"]) == len(config.model["layers"])
+    assert len(predicted["layers"]) == len(config.model.layers)
     assert predicted["total_params"] == sum(p.numel() for p in built.model.parameters())
     assert predicted["trainable_params"] == sum(p.numel() for p in built.model.parameters() if p.requires_grad)
 
@@ -120,7 +120,7 @@ def test_torchvision_published_totals():
 
 def test_finetune_trains_only_a_new_head_on_resnet18_weights():
     config = load_config(config_path("finetune"))
-    assert config.model["init"] == "torchvision:resnet18.IMAGENET1K_V1" and config.data["dataset"] == "imagefolder"
+    assert config.model.init == "torchvision:resnet18.IMAGENET1K_V1" and config.data.dataset == "imagefolder"
     result = summary("finetune")
     assert result["trainable_params"] == 512 * 5 + 5  # the fc head alone
     assert result["total_params"] == 11_689_512 - 1000 * 513 + 5 * 513
@@ -148,10 +148,10 @@ def test_mnist_cnn_is_the_pytorch_example():
     dropouts = [m.p for m in ours.modules() if isinstance(m, nn.Dropout)]
     assert dropouts == [0.25, 0.5]
     train = config.train
-    assert (train["optimizer"], train["lr"], train["scheduler"], train["step_size"], train["gamma"]) == \
+    assert (train.optimizer, train.lr, train.scheduler, train.step_size, train.gamma) == \
         ("adadelta", 1.0, "step", 1, 0.7)
-    assert (train["batch_size"], train["eval_batch_size"], train["epochs"], train["seed"]) == (64, 1000, 14, 1)
-    assert (config.data["dataset"], config.data["image_size"], config.data["num_classes"]) == ("mnist", 28, 10)
+    assert (train.batch_size, train.eval_batch_size, train.epochs, train.seed) == (64, 1000, 14, 1)
+    assert (config.data.dataset, config.data.image_size, config.data.num_classes) == ("mnist", 28, 10)
 
 
 def test_cnn_needs_far_fewer_parameters_than_mlp():
@@ -164,7 +164,7 @@ def test_cnn_needs_far_fewer_parameters_than_mlp():
 
 def test_edges_is_one_fixed_sobel_conv_of_any_size():
     config = load_config(config_path("edges"))
-    assert config.data["image_size"] is None
+    assert config.data.image_size is None
     result = summary("edges")
     assert len(result["layers"]) == 1 and result["layers"][0]["type"] == "conv2d"
     assert result["output_shape"] == [2, None, None]

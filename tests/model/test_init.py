@@ -173,10 +173,10 @@ def test_torchvision_weights_set_a_null_image_size_to_theirs_and_a_given_one_win
     assert init_source(load_config(config_path("mobilenet_v2"), [name, "data.image_size=null"])).crop_size == [224]
     config = load_config(config_path("mobilenet_v2"), [name, "data.image_size=null"])
     sized = sized_for_init(config, init_source(config))
-    assert sized.data["image_size"] == [224]
-    assert config.data["image_size"] is None  # a new Config: the given one stays as it was
+    assert sized.data.image_size == [224]
+    assert config.data.image_size is None  # a new Config: the given one stays as it was
     config = load_config(config_path("mobilenet_v2"), [name, "data.image_size=96"])
-    assert sized_for_init(config, init_source(config)).data["image_size"] == 96
+    assert sized_for_init(config, init_source(config)).data.image_size == 96
 
 
 def test_an_unreachable_host_is_known_quickly(monkeypatch):

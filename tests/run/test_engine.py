@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnntrain.config.keys import DEFAULTS, TRAIN
+from cnntrain.config import TrainSettings
+from cnntrain.config.keys import TRAIN
 from cnntrain.errors import CheckpointError, TrainingDiverged
 from cnntrain.run.engine import Best, Engine, _generator
 from cnntrain.run.normalize import Normalizer
@@ -32,7 +33,7 @@ def make_model(dropout: float = 0.0) -> torch.nn.Module:
 
 def make_engine(model=None, n: int = 96, **train) -> Engine:
     """An Engine on n random 8x8 uint8 images of 3 classes; `train` overrides the default train section."""
-    cfg = {**DEFAULTS["train"], "batch_size": 32, "lr": 0.01, "epochs": 2, **train}
+    cfg = TrainSettings(**{"batch_size": 32, "lr": 0.01, "epochs": 2, **train})
     gen = torch.Generator().manual_seed(1)
     x = torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=gen)  # (N, C, H, W)
     y = torch.randint(0, 3, (n,), generator=gen)
@@ -70,7 +71,7 @@ def test_every_scheduler_trains_one_epoch(scheduler):
 
 def lrs(steps_per_epoch: int, total_steps: int, **train) -> list[float]:
     """The learning rate of each step under a schedule, as the engine steps it (once per batch)."""
-    cfg = {**DEFAULTS["train"], "lr": 0.1, **train}
+    cfg = TrainSettings(**{"lr": 0.1, **train})
     opt = build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)
     scheduler = build_scheduler(opt, cfg, steps_per_epoch)
     seen = []

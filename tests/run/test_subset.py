@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 
 import torch
 
 from cnntrain.atomic import read_jsonl
+from cnntrain.config import TrainSettings
 from cnntrain.data.splits import Split, Splits
 from cnntrain.run.subset import limit_splits
 
@@ -19,13 +21,13 @@ def splits(n: int = 100) -> Splits:
 
 
 def test_overfit_batches_keeps_the_same_images_for_training_and_validation():
-    train = {"batch_size": 8, "overfit_batches": 2, "seed": 3}
+    train = TrainSettings(batch_size=8, overfit_batches=2, seed=3)
     limited = limit_splits(splits(), train)
     assert len(limited.train) == 16 and torch.equal(limited.val.x, limited.train.x)
     assert len(limited.test) == 20  # the test split stays honest
     assert torch.equal(limit_splits(splits(), train).train.x, limited.train.x)  # the same batches every time
     assert sorted(limited.train.x.flatten().tolist()) != list(range(16))  # a seeded draw, not the first images
-    assert limit_splits(splits(), {**train, "overfit_batches": 0}).train.x.shape[0] == 100
+    assert limit_splits(splits(), replace(train, overfit_batches=0)).train.x.shape[0] == 100
 
 
 def test_a_tiny_model_fits_its_overfit_batches(tmp_path, cli, tiny_config):

@@ -92,7 +92,7 @@ def test_test_split_is_the_one_training_used():
 
     config = load_config(find_config("cnn.yaml"), TINY)
     x, y = _test_split(config, {})
-    full = load_data(config.data, config.train["seed"]).test
+    full = load_data(config.data, config.train.seed).test
     assert torch.equal(x, full.x) and torch.equal(y, full.y)
 
 
@@ -118,7 +118,7 @@ def test_placement_protocol_gives_way_to_the_user(tmp_path, extra, file_value, e
         text = text.replace("  dataset: shapes\n", f"  dataset: shapes\n  placement: {file_value}\n")
     path = tmp_path / "c.yaml"
     path.write_text(text)
-    assert _load(path, extra).data["placement"] == expected
+    assert _load(path, extra).data.placement == expected
 
 
 def test_compare_page_in_a_browser(compared, page):
@@ -146,7 +146,7 @@ def test_compare_page_in_a_browser(compared, page):
         x, y = _test_split(trained.config, {})
         shown = [c.get_attribute("data-class") for c in
                  driver.find_elements("css selector", f'#example-table tr[data-model="{m["name"]}"] td')]
-        predicted = [trained.classes[int(trained.logits(shifted(x, s, trained.config.train["seed"])[
+        predicted = [trained.classes[int(trained.logits(shifted(x, s, trained.config.train.seed)[
             example["index"]:example["index"] + 1]).argmax())] for s in document["shifts"]]
         assert shown == predicted
     assert len(list((out / "shifted").glob("shift_*.png"))) == len(document["shifts"])

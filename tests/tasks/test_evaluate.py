@@ -108,7 +108,7 @@ def _check_error_analysis(d: dict, rows: list[dict], best, out) -> None:
     from cnntrain.run.load import load_trained
 
     trained = load_trained(best, device="cpu")
-    val = load_data(trained.config.data, trained.config.train["seed"]).val
+    val = load_data(trained.config.data, trained.config.train.seed).val
     probs, labels = trained.logits(val.x).softmax(1).double().numpy(), val.y.numpy()
     assert d["roc_auc"]["macro"] == pytest.approx(roc_auc_score(labels, probs, multi_class="ovr"), abs=1e-6)
     for k, name in enumerate(d["classes"]):

@@ -241,7 +241,7 @@ def test_each_pattern_excites_its_channel_more_than_the_data_does(trained_run, t
     trained = load_trained(trained_run.run_dir, device="cpu")
     relu = trained.model[:5]  # conv1, relu, maxpool, conv2, relu: the layer with its activation
     normalize = trained.normalizer.to("cpu", 2)
-    test = load_data(trained.config.data, trained.config.train["seed"]).test.x
+    test = load_data(trained.config.data, trained.config.train.seed).test.x
     with torch.no_grad():
         data = relu(normalize(test)).mean(dim=(2, 3)).amax(dim=0)  # (8,): each channel's best test image
         patterns = torch.from_numpy(np.load(result.array)) * 255

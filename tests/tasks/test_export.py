@@ -98,7 +98,7 @@ def images_and_reference(checkpoint, count: int):
     from cnntrain.run.load import load_trained
 
     trained = load_trained(checkpoint, device="cpu")
-    x = load_data(trained.config.data, trained.config.train["seed"]).test.x[:count]
+    x = load_data(trained.config.data, trained.config.train.seed).test.x[:count]
     return trained, x, trained.logits(x).numpy()
 
 

@@ -51,12 +51,12 @@ def test_train_folds_writes_k_runs_and_their_mean(cli, tiny_config, tmp_path, on
     assert "±" in text and (out / "folds.html").is_file()
     # Fold 1 validates on exactly its held-out samples of train+val, and trains on the rest; test untouched.
     config = load_config(tiny_config, ["train.epochs=1"])
-    everything = pool(load_data(config.data, config.train["seed"]))
+    everything = pool(load_data(config.data, config.train.seed))
     held = fold_indices(config, 2)[1]
-    fold = load_data(load_config(out / "fold_1" / "config.yaml").data, config.train["seed"])
+    fold = load_data(load_config(out / "fold_1" / "config.yaml").data, config.train.seed)
     assert torch.equal(fold.val.x, everything.x[held]) and torch.equal(fold.val.y, everything.y[held])
     assert len(fold.train) + len(fold.val) == len(everything)
-    assert torch.equal(fold.test.x, load_data(config.data, config.train["seed"]).test.x)
+    assert torch.equal(fold.test.x, load_data(config.data, config.train.seed).test.x)
     # the same command again keeps the finished folds
     before = (out / "fold_0" / "checkpoints" / "last.pt").stat().st_mtime_ns
     assert cli("train", "--config", tiny_config, "--folds", "2", "--out", out, "--quiet",

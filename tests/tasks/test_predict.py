@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnntrain.config import DataSettings
 from cnntrain.data.files import Preprocessing, image_files, load_image
 from cnntrain.errors import DataError
 
@@ -37,13 +38,13 @@ def test_folders_are_walked_for_images(photos):
 @pytest.mark.parametrize("channels,size,shape", [(1, 16, (1, 16, 16)), (3, [8, 12], (3, 8, 12)),
                                                  (1, None, (1, 30, 40))])
 def test_images_follow_the_config_preprocessing(photos, channels, size, shape):
-    prep = Preprocessing.of({"channels": channels, "image_size": size})
+    prep = Preprocessing.of(DataSettings(channels=channels, image_size=size))
     pixels = load_image(photos / "rgb.jpg", prep)
     assert pixels.shape == shape and pixels.dtype == np.uint8
 
 
 def test_image_errors_are_clear(tmp_path):
-    prep = Preprocessing.of({"channels": 1, "image_size": 16})
+    prep = Preprocessing.of(DataSettings(channels=1, image_size=16))
     with pytest.raises(DataError, match="not found"):
         load_image(tmp_path / "missing.png", prep)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG not really")
@@ -52,7 +53,7 @@ def test_image_errors_are_clear(tmp_path):
     with pytest.raises(DataError, match="no such image file or folder"):
         image_files([tmp_path / "nowhere"])
     with pytest.raises(DataError, match="3D volumes"):
-        Preprocessing.of({"channels": 1, "image_size": [8, 8, 8]})
+        Preprocessing.of(DataSettings(channels=1, image_size=[8, 8, 8]))
 
 
 @pytest.fixture(scope="module")

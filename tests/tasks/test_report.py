@@ -39,7 +39,7 @@ def data(run):
     from cnntrain.data import load_data
 
     config = config_from_dict(json.loads(json.dumps(_yaml(run / "config.yaml"))))
-    return load_data(config.data, config.train["seed"])
+    return load_data(config.data, config.train.seed)
 
 
 @pytest.fixture(scope="module")

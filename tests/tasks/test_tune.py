@@ -135,10 +135,10 @@ def test_tune_json_and_best_yaml(study):
     assert document["best_value"] == best["value"] and document["best_trial"] == best["number"]
     assert document["best_params"] == best["params"]
     retrain = load_config(out / "best.yaml")
-    assert retrain.train["lr"] == best["params"]["train.lr"]
-    assert retrain.train["optimizer"] == best["params"]["train.optimizer"]
-    assert retrain.model["layers"][0]["conv2d"]["out_channels"] == best["params"]["model.layers.conv1.out_channels"]
-    assert retrain.train["epochs"] == 1  # the --set too
+    assert retrain.train.lr == best["params"]["train.lr"]
+    assert retrain.train.optimizer == best["params"]["train.optimizer"]
+    assert retrain.model.layers[0]["conv2d"]["out_channels"] == best["params"]["model.layers.conv1.out_channels"]
+    assert retrain.train.epochs == 1  # the --set too
     assert "best" in text and "best.yaml" in text
 
 

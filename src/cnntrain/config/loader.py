@@ -1,12 +1,14 @@
 """Load a YAML config safely, apply `--set` overrides, fill defaults and validate.
 
-Never imports torch: every command reads its config before any heavy import. The config stays plain
-data (dicts, lists, scalars), so it serialises into `config.yaml` and into checkpoints unchanged.
+Never imports torch: every command reads its config before any heavy import. Code reads a section's
+values as attributes (`config.train.lr`, settings.py); `Config.to_dict` gives the plain data (dicts,
+lists, scalars) that serialises into `config.yaml` and into checkpoints unchanged.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 
 from cnntrain.config.keys import KEYS, SECTIONS, validate_section
+from cnntrain.config.settings import SETTINGS, DataSettings, ModelSettings, TrainSettings
 from cnntrain.errors import ConfigError, check_keys, did_you_mean
 
 TOP_LEVEL = ("name",) + SECTIONS
@@ -34,29 +37,31 @@ _Loader.add_implicit_resolver(
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """A resolved config: every default filled in, every value checked."""
+    """A resolved config: every default filled in, every value checked, each section a frozen object."""
 
     name: str
-    data: dict
-    model: dict
-    train: dict
+    data: DataSettings
+    model: ModelSettings
+    train: TrainSettings
     source: str = "<config>"
     # Line of each node in the source file, keyed by its path ("model", "layers", 3): error messages.
     lines: dict = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "data": self.data, "model": self.model, "train": self.train}
+        """The plain-dict form (keys in the table's order) that config.yaml and checkpoints hold."""
+        sections = {section: dataclasses.asdict(getattr(self, section)) for section in SECTIONS}
+        return {"name": self.name, **sections}
 
     def replace(self, **sections: dict) -> Config:
         """A new Config with some keys of some sections changed, e.g. `config.replace(train={"epochs": 1})`.
-        This one stays as it was: a task never changes the Config it was given, so its caller can reuse it."""
+        This one stays as it was: a task never changes the Config it was given, so its caller can reuse it
+        (copied deeply, as the sections' lists and dicts are theirs to share otherwise)."""
         new = copy.deepcopy(self)
-        for section, values in sections.items():
-            assert section in KEYS and set(values) <= set(KEYS[section]), (section, values)  # a bug, not the user's
-            getattr(new, section).update(copy.deepcopy(values))
-        return new
+        changed = {section: dataclasses.replace(getattr(new, section), **copy.deepcopy(values))
+                   for section, values in sections.items()}
+        return dataclasses.replace(new, **changed)
 
     def line_of(self, *path) -> int | None:
         return self.lines.get(tuple(path))
@@ -68,7 +73,7 @@ class Config:
 
     def input_shape(self) -> tuple:
         """(C, *spatial) of one sample; spatial sizes may be None when the data decides them."""
-        return (self.data["channels"], *spatial_size(self.data["image_size"]))
+        return (self.data.channels, *spatial_size(self.data.image_size))
 
 
 def spatial_size(image_size) -> tuple:
@@ -169,8 +174,8 @@ def resolve(raw, *, source: str, overrides=(), lines=None, default_name="model")
         value = raw.get(section) or {}
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: `{section}` must be a mapping, got {type(value).__name__}")
-        sections[section] = validate_section(section, value, source, lines or {})
-    layers = sections["model"]["layers"]
+        sections[section] = SETTINGS[section](**validate_section(section, value, source, lines or {}))
+    layers = sections["model"].layers
     if not isinstance(layers, list) or not layers:
         raise ConfigError(f"{source}: model.layers must be a non-empty list of layers")
     name = raw.get("name", default_name)

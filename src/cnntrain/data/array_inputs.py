@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data.array_files import ARRAY_EXTENSIONS, read_sample
 from cnntrain.data.array_resize import fit, resize_mode
 from cnntrain.data.array_sources import Part, find_parts
@@ -26,9 +27,9 @@ from cnntrain.errors import DataError
 INPUT_EXTENSIONS = (*ARRAY_EXTENSIONS, *TABLE_EXTENSIONS)
 
 
-def is_array_data(data: dict) -> bool:
+def is_array_data(data: DataSettings) -> bool:
     """Whether a config's model reads float arrays (data.dataset arrays) rather than image files."""
-    return data.get("dataset") == "arrays"
+    return data.dataset == "arrays"
 
 
 @dataclass
@@ -56,7 +57,7 @@ def input_files(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
-def load_array_inputs(inputs: list[str | Path], data: dict, fill: list[float]) -> ArrayInputs:
+def load_array_inputs(inputs: list[str | Path], data: DataSettings, fill: list[float]) -> ArrayInputs:
     """Every sample of the files (and folders) named, as the model's input."""
     samples, names = [], []
     for path in input_files(inputs):
@@ -72,19 +73,19 @@ def load_array_inputs(inputs: list[str | Path], data: dict, fill: list[float]) -
     return ArrayInputs(prepare(samples, names, data, fill), names)
 
 
-def prepare(samples: list[np.ndarray], names: list[str], data: dict, fill: list[float]) -> torch.Tensor:
+def prepare(samples: list[np.ndarray], names: list[str], data: DataSettings, fill: list[float]) -> torch.Tensor:
     size = array_size(data)
     mode = resize_mode(data, len(size))
-    out = torch.empty((len(samples), data["channels"], *size), dtype=torch.float32)
+    out = torch.empty((len(samples), data.channels, *size), dtype=torch.float32)
     for i, (sample, name) in enumerate(zip(samples, names)):
-        out[i] = torch.from_numpy(fit(as_channels_first(sample, len(size), data["channels"], name), size, mode, name))
+        out[i] = torch.from_numpy(fit(as_channels_first(sample, len(size), data.channels, name), size, mode, name))
     mean = torch.tensor(fill, dtype=torch.float32).view(1, -1, *[1] * len(size)).expand_as(out)
     pad = out.isnan()
     out[pad] = mean[pad]
     return out
 
 
-def load_labelled_arrays(root: str | Path, data: dict, classes: list[str], fill: list[float]):
+def load_labelled_arrays(root: str | Path, data: DataSettings, classes: list[str], fill: list[float]):
     """`evaluate --data`: labelled arrays in any layout training reads (class folders, .npz, tables); the
     test part where the data has one, else all of it. Returns (x, y, names)."""
     parts = find_parts(root)

@@ -17,15 +17,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnntrain.config import DataSettings
 from cnntrain.errors import DataError
 
 MODES = ("interpolate", "pad", "crop", "none")
 _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
-def resize_mode(data: dict, dims: int) -> str:
+def resize_mode(data: DataSettings, dims: int) -> str:
     """data.resize, with null meaning pad for series and interpolate for images and volumes."""
-    mode = data.get("resize")
+    mode = data.resize
     if mode is None:
         return "pad" if dims == 1 else "interpolate"
     if mode not in MODES:

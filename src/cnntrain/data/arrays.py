@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data import options
 from cnntrain.data.array_files import finite, read_sample
 from cnntrain.data.array_resize import fit, resize_mode
@@ -33,12 +34,12 @@ CHUNK = 4096  # samples checked at a time, so a memory-mapped set is never read 
 
 
 @register("arrays")
-def load_arrays(data: dict, seed: int) -> Splits:
+def load_arrays(data: DataSettings, seed: int) -> Splits:
     size = array_size(data)
     mode, channels = resize_mode(data, len(size)), options.channels(data)
-    parts = find_parts(data["root"])
+    parts = find_parts(data.root)
     classes = class_names(parts["train"].labels)
-    options.check_num_classes(data, classes, f"data.root {data['root']}")
+    options.check_num_classes(data, classes, f"data.root {data.root}")
     tensors = {s: _tensor(part, channels, size, mode) for s, part in parts.items()}
     labels = {s: labels_of(part, classes) for s, part in parts.items()}
     mapped = isinstance(parts["train"].samples, np.memmap)  # .npy files: the tensors view the files
@@ -53,9 +54,9 @@ def load_arrays(data: dict, seed: int) -> Splits:
     return Splits(*splits, classes=classes, fingerprint=fingerprint)
 
 
-def array_size(data: dict) -> tuple[int, ...]:
+def array_size(data: DataSettings) -> tuple[int, ...]:
     """data.image_size as (L,), (H, W) or (D, H, W): it also says how many spatial axes a sample has."""
-    value = data.get("image_size")
+    value = data.image_size
     if not isinstance(value, list):
         raise DataError(f"data.dataset arrays needs data.image_size as a list: [L] for series, [H, W] for "
                         f"images, [D, H, W] for volumes; got {value!r}")
@@ -165,10 +166,10 @@ def _fill_padding(tensors: dict[str, torch.Tensor]) -> None:
         t[pad] = mean.view(1, -1, *[1] * (t.dim() - 2)).expand_as(t)[pad]
 
 
-def _carve(tensors, labels, names, data: dict, seed: int, mapped: bool) -> tuple[Split, Split, Split]:
+def _carve(tensors, labels, names, data: DataSettings, seed: int, mapped: bool) -> tuple[Split, Split, Split]:
     """train, val, test: where the data lacks val or test, fractions of train are held out."""
-    fractions = (0.0 if "val" in tensors else options.fraction(data, "val_fraction"),
-                 0.0 if "test" in tensors else options.fraction(data, "test_fraction"))
+    fractions = (0.0 if "val" in tensors else options.fraction(data.val_fraction, "val_fraction"),
+                 0.0 if "test" in tensors else options.fraction(data.test_fraction, "test_fraction"))
     x, y, n = tensors["train"], labels["train"], names["train"]
     if mapped:
         held = [round(len(y) * f) for f in fractions]

@@ -11,11 +11,12 @@ from typing import Callable
 
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data.crossval import fold_splits
 from cnntrain.data.splits import Splits
 from cnntrain.errors import DataError, did_you_mean
 
-Loader = Callable[[dict, int], Splits]
+Loader = Callable[[DataSettings, int], Splits]
 
 DATASETS: dict[str, Loader] = {}
 _FIXED_CLASSES: dict[str, list[str]] = {}  # the built-in sets' classes, known before any data loads
@@ -48,25 +49,25 @@ def dataset_loader(name, where: str | None = None) -> Loader:
     return loader
 
 
-def known_num_classes(data: dict, where: str | None = None) -> int | None:
+def known_num_classes(data: DataSettings, where: str | None = None) -> int | None:
     """The output width a model has before any data loads: data.num_classes, or a built-in dataset's."""
-    dataset_loader(data["dataset"], where)
-    if data["num_classes"]:
-        return data["num_classes"]
-    classes = _FIXED_CLASSES.get(data["dataset"])
+    dataset_loader(data.dataset, where)
+    if data.num_classes:
+        return data.num_classes
+    classes = _FIXED_CLASSES.get(data.dataset)
     return len(classes) if classes else None
 
 
-def load_data(data: dict, seed: int, where: str | None = None) -> Splits:
+def load_data(data: DataSettings, seed: int, where: str | None = None) -> Splits:
     """Build the train/val/test splits the config's `data` section describes.
 
-    `data` is the resolved section (every key present); `seed` makes synthetic data and
+    `data` is the resolved section (`config.data`); `seed` makes synthetic data and
     every random split reproducible; `where` places data.dataset in its config for an error.
     """
-    splits = dataset_loader(data.get("dataset"), where)(data, seed)
+    splits = dataset_loader(data.dataset, where)(data, seed)
     _check(splits)
-    if data.get("folds"):  # cross-validation: this fold's train and val, dealt from train+val
-        splits = fold_splits(splits, data["folds"], data.get("fold") or 0, seed)
+    if data.folds:  # cross-validation: this fold's train and val, dealt from train+val
+        splits = fold_splits(splits, data.folds, data.fold, seed)
     return splits
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data import decode, options
 from cnntrain.data.walk import EXTENSIONS, walk_images
 from cnntrain.errors import DataError
@@ -30,15 +31,15 @@ class Preprocessing:
     size: tuple[int, int] | None
 
     @classmethod
-    def of(cls, data: dict) -> "Preprocessing":
+    def of(cls, data: DataSettings) -> "Preprocessing":
         """The config's data section as image preprocessing; only 2D image configs take image files."""
-        size = data.get("image_size")
+        size = data.image_size
         if isinstance(size, list) and len(size) != 2:
             kind = "1D signals" if len(size) == 1 else "3D volumes"
             raise DataError(f"this model reads {kind} (data.image_size {size}), not image files; "
                             "image files need a 2D config such as configs/cnn.yaml")
-        channels = options.channels({**data, "dataset": "image files"}, image=True)
-        return cls(channels, options.spatial_size({**data, "dataset": "image files"}, 2, allow_none=True))
+        files = replace(data, dataset="image files")  # what the checks' messages call them
+        return cls(options.channels(files, image=True), options.spatial_size(files, 2, allow_none=True))
 
 
 def image_files(inputs: list[str | Path], extensions: tuple[str, ...] = EXTENSIONS) -> list[Path]:
@@ -112,14 +113,14 @@ def stack(arrays: list[np.ndarray], paths: list[Path]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays))
 
 
-def load_sample(path: str | Path, data: dict) -> np.ndarray:
+def load_sample(path: str | Path, data: DataSettings) -> np.ndarray:
     """One input for featuremaps: an image file, or a `.npy` array [C, *spatial] for any config,
     1D signals and 3D volumes included (uint8 pixels kept; floats in [0, 1] scaled to 0..255)."""
     path = Path(path)
-    if data.get("dataset") == "arrays":  # float arrays, read as training read them (data/array_inputs.py)
+    if data.dataset == "arrays":  # float arrays, read as training read them (data/array_inputs.py)
         from cnntrain.data.array_inputs import load_array_inputs  # deferred: it imports this module's package
 
-        return load_array_inputs([path], data, [0.0] * data["channels"]).x[0].numpy()
+        return load_array_inputs([path], data, [0.0] * data.channels).x[0].numpy()
     if path.suffix.lower() != ".npy":
         return load_image(path, Preprocessing.of(data))
     if not path.is_file():
@@ -131,11 +132,11 @@ def load_sample(path: str | Path, data: dict) -> np.ndarray:
     return _check_array(path, array, data)
 
 
-def _check_array(path: Path, array: np.ndarray, data: dict) -> np.ndarray:
+def _check_array(path: Path, array: np.ndarray, data: DataSettings) -> np.ndarray:
     """An array sample must already have the config's channels, dimensions and (if set) size."""
-    size = data.get("image_size")
+    size = data.image_size
     dims = len(size) if isinstance(size, list) else 2
-    want = (data["channels"], *([size] * dims if isinstance(size, int) else size or [None] * dims))
+    want = (data.channels, *([size] * dims if isinstance(size, int) else size or [None] * dims))
     if array.ndim == dims:  # one channel without its axis
         array = array[None]
     ok = array.ndim == len(want) and all(w is None or w == g for w, g in zip(want, array.shape))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data import options
 from cnntrain.data.cache import FileId
 from cnntrain.data.splits import stratified_split
@@ -33,14 +34,14 @@ class Entry:
 
 
 def arrange(
-    root: str, data: dict, seed: int
+    root: str, data: DataSettings, seed: int
 ) -> tuple[list[str], dict[str, list[Entry]]]:
     """Class names and the files of each split, each split in path order."""
     if not os.path.isdir(root):
         raise DataError(f"image folder {root} does not exist; {LAYOUT_HELP}")
     val_fraction, test_fraction = (
-        options.fraction(data, "val_fraction"),
-        options.fraction(data, "test_fraction"),
+        options.fraction(data.val_fraction, "val_fraction"),
+        options.fraction(data.test_fraction, "test_fraction"),
     )
     gen = torch.Generator().manual_seed(derive_seed(seed, "imagefolder", "split"))
     if not os.path.isdir(os.path.join(root, "train")):

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnntrain.config import DataSettings
 from cnntrain.data import decode, options
 from cnntrain.data.cache import FORMAT, Cache, Cached, FileId
 from cnntrain.data.datasets import register
@@ -51,8 +52,8 @@ MAX_WARNINGS = 20  # skipped files reported one by one; the rest are counted
 
 
 @register("imagefolder")
-def load_imagefolder(data: dict, seed: int) -> Splits:
-    root = str(data.get("root"))
+def load_imagefolder(data: DataSettings, seed: int) -> Splits:
+    root = str(data.root)
     channels = options.channels(data, image=True)
     size = options.spatial_size(data, 2, minimum=1, allow_none=True)
     policy = options.on_corrupt(data)
@@ -90,13 +91,13 @@ def load_imagefolder(data: dict, seed: int) -> Splits:
     return Splits(**splits, classes=classes, fingerprint=fingerprint, warnings=warns, notes=notes)
 
 
-def _cache_dir(data: dict, root: str) -> str:
-    return str(data.get("cache_dir") or os.path.join(root, ".cnntrain-cache"))
+def _cache_dir(data: DataSettings, root: str) -> str:
+    return str(data.cache_dir or os.path.join(root, ".cnntrain-cache"))
 
 
-def _cache_note(data: dict, cache: Cache, count: int) -> str:
+def _cache_note(data: DataSettings, cache: Cache, count: int) -> str:
     # It writes into the user's own folder unless told otherwise: say so, once, when it does.
-    where = "" if data.get("cache_dir") else " (inside the data folder; set data.cache_dir to keep it elsewhere)"
+    where = "" if data.cache_dir else " (inside the data folder; set data.cache_dir to keep it elsewhere)"
     return f"decoding {count} images once into the cache {cache.folder}{where}"
 
 

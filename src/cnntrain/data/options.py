@@ -7,17 +7,18 @@ instead.
 
 from __future__ import annotations
 
+from cnntrain.config import DataSettings
 from cnntrain.errors import DataError
 
 _DIMS_NAME = {1: "[L] (signals)", 2: "[H, W] (images)", 3: "[D, H, W] (volumes)"}
 
 
 def spatial_size(
-    data: dict, dims: int, minimum: int = 1, allow_none: bool = False
+    data: DataSettings, dims: int, minimum: int = 1, allow_none: bool = False
 ) -> tuple[int, ...] | None:
     """data.image_size as a tuple of `dims` ints; a single int means a square (or cube)
     of that side."""
-    dataset, value = data.get("dataset"), data.get("image_size")
+    dataset, value = data.dataset, data.image_size
     if value is None:
         if allow_none:
             return None
@@ -44,28 +45,28 @@ def spatial_size(
     return tuple(int(v) for v in value)
 
 
-def channels(data: dict, image: bool = False) -> int:
+def channels(data: DataSettings, image: bool = False) -> int:
     """data.channels; real images can only be grayscale (1) or RGB (3)."""
-    value = data.get("channels")
+    value = data.channels
     if not _is_int(value) or value < 1:
         raise DataError(f"data.channels must be a positive int, not {value!r}")
     if image and value not in (1, 3):
         raise DataError(
             f"data.channels must be 1 (grayscale) or 3 (RGB) for"
-            f" {data.get('dataset')!r}, not {value}"
+            f" {data.dataset!r}, not {value}"
         )
     return int(value)
 
 
-def count(data: dict, key: str, minimum: int = 0) -> int:
-    value = data.get(key)
+def count(value, key: str, minimum: int = 0) -> int:
+    """data.<key>, a count of at least `minimum`."""
     if not _is_int(value) or value < minimum:
         raise DataError(f"data.{key} must be an int >= {minimum}, not {value!r}")
     return int(value)
 
 
-def fraction(data: dict, key: str) -> float:
-    value = data.get(key)
+def fraction(value, key: str) -> float:
+    """data.<key>, a fraction in [0, 1)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -75,37 +76,37 @@ def fraction(data: dict, key: str) -> float:
     return float(value)
 
 
-def on_corrupt(data: dict) -> str:
-    value = data.get("on_corrupt", "error")
+def on_corrupt(data: DataSettings) -> str:
+    value = data.on_corrupt
     if value not in ("error", "skip"):
         raise DataError(f"data.on_corrupt must be 'error' or 'skip', not {value!r}")
     return value
 
 
-def centered(data: dict) -> bool:
+def centered(data: DataSettings) -> bool:
     """data.placement of the built-in shapes and volumes: centred objects, or anywhere they fit."""
-    value = data.get("placement", "random")
+    value = data.placement
     if value not in ("random", "centered"):
         raise DataError(f"data.placement must be 'random' or 'centered', not {value!r}")
     return value == "centered"
 
 
-def synthetic_classes(available: list[str], data: dict) -> list[str]:
+def synthetic_classes(available: list[str], data: DataSettings) -> list[str]:
     """The first K class names, K = data.num_classes (all of them when null)."""
-    k = data.get("num_classes")
+    k = data.num_classes
     if k is None:
         return list(available)
     if not _is_int(k) or not 2 <= k <= len(available):
         raise DataError(
             f"data.num_classes must be between 2 and {len(available)} for"
-            f" {data.get('dataset')!r} (classes: {', '.join(available)}), not {k!r}"
+            f" {data.dataset!r} (classes: {', '.join(available)}), not {k!r}"
         )
     return list(available[:k])
 
 
-def check_num_classes(data: dict, classes: list[str], where: str) -> None:
+def check_num_classes(data: DataSettings, classes: list[str], where: str) -> None:
     """Real datasets define their classes; a configured num_classes must agree."""
-    k = data.get("num_classes")
+    k = data.num_classes
     if k is not None and k != len(classes):
         raise DataError(
             f"data.num_classes is {k!r} but {where} has {len(classes)} classes"

@@ -16,6 +16,7 @@ from functools import partial
 
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data import options
 from cnntrain.data.datasets import register
 from cnntrain.data.synthetic import synthetic_splits, uniform
@@ -28,7 +29,7 @@ RADIUS = (0.18, 0.38)
 
 
 @register("shapes", CLASSES)
-def load_shapes(data: dict, seed: int):
+def load_shapes(data: DataSettings, seed: int):
     render = partial(render_shapes, centered=options.centered(data))
     return synthetic_splits("shapes", data, seed, CLASSES, render, dims=2, minimum=8)
 

@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data.datasets import register
 from cnntrain.data.synthetic import synthetic_splits, uniform
 
@@ -20,7 +21,7 @@ CLASSES = ["sine", "square", "sawtooth", "pulses", "chirp", "damped"]
 
 
 @register("signals", CLASSES)
-def load_signals(data: dict, seed: int):
+def load_signals(data: DataSettings, seed: int):
     return synthetic_splits(
         "signals", data, seed, CLASSES, render_signals, dims=1, minimum=16
     )

@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data import options
 from cnntrain.data.splits import Split, Splits, digest
 
@@ -96,7 +97,7 @@ def render_split(
 
 def synthetic_splits(
     name: str,
-    data: dict,
+    data: DataSettings,
     seed: int,
     available: list[str],
     render: Renderer,
@@ -108,8 +109,9 @@ def synthetic_splits(
     channels = options.channels(data)
     classes = options.synthetic_classes(available, data)
     sizes = {
-        s: options.count(data, f"{s}_size", minimum=1 if s == "train" else 0)
-        for s in SPLITS
+        "train": options.count(data.train_size, "train_size", minimum=1),
+        "val": options.count(data.val_size, "val_size"),
+        "test": options.count(data.test_size, "test_size"),
     }
     parts = {}
     for split in SPLITS:

@@ -21,6 +21,7 @@ import pickle
 import numpy as np
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data import options, safe_pickle
 from cnntrain.data.convert import resize, to_channels
 from cnntrain.data.datasets import register
@@ -48,18 +49,18 @@ CIFAR_ERRORS = (EOFError, ValueError, TypeError, AttributeError, IndexError, OSE
 
 
 @register("mnist")
-def load_mnist(data: dict, seed: int) -> Splits:
+def load_mnist(data: DataSettings, seed: int) -> Splits:
     return _idx_dataset("mnist", "MNIST", data, seed)
 
 
 @register("fashion_mnist")
-def load_fashion_mnist(data: dict, seed: int) -> Splits:
+def load_fashion_mnist(data: DataSettings, seed: int) -> Splits:
     return _idx_dataset("fashion_mnist", "FashionMNIST", data, seed)
 
 
 @register("cifar10")
-def load_cifar10(data: dict, seed: int) -> Splits:
-    folder = os.path.join(str(data.get("root")), CIFAR_FOLDER)
+def load_cifar10(data: DataSettings, seed: int) -> Splits:
+    folder = os.path.join(str(data.root), CIFAR_FOLDER)
     _ensure_files("cifar10", folder, CIFAR_FILES, data, _download_cifar, CIFAR_WHAT)
     meta = _unpickle(os.path.join(folder, "batches.meta"))
     classes = [_text(c) for c in _field(meta, "label_names", folder)]
@@ -77,8 +78,8 @@ def load_cifar10(data: dict, seed: int) -> Splits:
 # --- MNIST and Fashion-MNIST ----------------------------------------------------------
 
 
-def _idx_dataset(name: str, tv_class: str, data: dict, seed: int) -> Splits:
-    root = str(data.get("root"))
+def _idx_dataset(name: str, tv_class: str, data: DataSettings, seed: int) -> Splits:
+    root = str(data.root)
     folder = os.path.join(root, tv_class, "raw")
 
     def download(into: str) -> None:
@@ -192,12 +193,12 @@ def _ensure_files(name, folder, files, data, download, what) -> None:
     """Download missing files when allowed; otherwise name every file and its folder."""
     if not _missing(folder, files):
         return
-    if data.get("download"):
+    if data.download:
         try:
-            download(str(data.get("root")))
+            download(str(data.root))
         except Exception as err:  # network, HTTP, disk, checksum: all said the same way
             raise DataError(
-                f"downloading {name} into {data.get('root')} failed ({err}); check the"
+                f"downloading {name} into {data.root} failed ({err}); check the"
                 f" network, or put {what} into {folder}/: {', '.join(files)}"
             ) from None
     missing = _missing(folder, files)
@@ -216,7 +217,7 @@ def _missing(folder: str, files: list[str]) -> list[str]:
 def _assemble(name, data, seed, classes, train, test) -> Splits:
     """Check classes, convert channels and size, split val off train, fingerprint."""
     (x_train, y_train), (x_test, y_test) = train, test
-    options.check_num_classes(data, classes, f"{name} in {data.get('root')}")
+    options.check_num_classes(data, classes, f"{name} in {data.root}")
     channels = options.channels(data, image=True)
     size = options.spatial_size(data, 2, minimum=1, allow_none=True)
     size = size or tuple(x_train.shape[2:])
@@ -224,7 +225,7 @@ def _assemble(name, data, seed, classes, train, test) -> Splits:
         resize(to_channels(x, channels), size) for x in (x_train, x_test)
     )
     gen = torch.Generator().manual_seed(derive_seed(seed, name, "split"))
-    val_fraction = options.fraction(data, "val_fraction")
+    val_fraction = options.fraction(data.val_fraction, "val_fraction")
     train_idx, val_idx, _ = stratified_split(y_train, val_fraction, 0.0, gen)
     parts = {
         "train": Split(x_train[train_idx], y_train[train_idx]),

@@ -13,6 +13,7 @@ from functools import partial
 
 import torch
 
+from cnntrain.config import DataSettings
 from cnntrain.data import options
 from cnntrain.data.datasets import register
 from cnntrain.data.synthetic import synthetic_splits, uniform
@@ -23,7 +24,7 @@ RADIUS = (0.22, 0.4)  # bounding-sphere radius as a fraction of the shortest sid
 
 
 @register("volumes", CLASSES)
-def load_volumes(data: dict, seed: int):
+def load_volumes(data: DataSettings, seed: int):
     render = partial(render_volumes, centered=options.centered(data))
     return synthetic_splits("volumes", data, seed, CLASSES, render, dims=3, minimum=8)
 

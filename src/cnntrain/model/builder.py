@@ -65,11 +65,11 @@ class BuiltModel:
 
 def build_model(config: Config, *, num_classes: int | None = None, device=None) -> BuiltModel:
     """Build the config's model. `device="meta"` builds shapes and counts without allocating weights."""
-    num_classes = num_classes or config.data["num_classes"]
+    num_classes = num_classes or config.data.num_classes
     ctx = BuildContext(config, num_classes)
     input_shape = config.input_shape()
     with torch.device(device) if device is not None else contextlib.nullcontext():
-        body = ctx.walk(config.model["layers"], input_shape, ("model", "layers"), top_level=True)
+        body = ctx.walk(config.model.layers, input_shape, ("model", "layers"), top_level=True)
     return BuiltModel(body.module, body.infos, input_shape, body.out_shape, num_classes)
 
 
@@ -78,7 +78,7 @@ def shaped_layers(config: Config, built: BuiltModel, spatial) -> list:
     Grad-CAM): with data.image_size null, rebuilt for samples of `spatial` size (the size it trained on).
     The weights do not depend on the size; the rebuild is on the meta device, and leaves the global RNG
     as it found it (a run's own draws come after)."""
-    if config.data["image_size"] is not None or not spatial:
+    if config.data.image_size is not None or not spatial:
         return built.layers
     sized = config.replace(data={"image_size": [int(s) for s in spatial]})
     with torch.random.fork_rng(devices=[]):
@@ -93,7 +93,7 @@ class BuildContext:
         self.num_classes = num_classes
         self._stack: list = []  # (yaml path, display index, receptive-field state) of enclosing layers
         # Layer types are matched in lower case, so block names are too.
-        self._blocks = {str(name).lower(): value for name, value in config.model["blocks"].items()}
+        self._blocks = {str(name).lower(): value for name, value in config.model.blocks.items()}
         self._expanding: list = []  # blocks being built, innermost last: a block may not contain itself
 
     # --- for block builders ---

@@ -1,7 +1,7 @@
 """Start from trained weights: `model.init` names where they come from, and they go into the config's model.
 
     built = build_model(config, num_classes=10)
-    report = load_init(built.model, resolve_init(config.model["init"]))
+    report = load_init(built.model, resolve_init(config.model.init))
 
 Sources: a cnntrain checkpoint or run directory, a plain state_dict (`.pt`/`.pth`, read with
 `weights_only=True`), a `.safetensors` file, or `torchvision:<weights>` (torchvision's weights API, read
@@ -79,19 +79,19 @@ def build_initialized(config: Config, *, num_classes: int | None = None,
 
 def init_source(config: Config) -> InitSource | None:
     """`model.init` resolved (None when unset), its channels checked against data.channels."""
-    if not config.model["init"]:
+    if not config.model.init:
         return None
-    source = resolve_init(config.model["init"])
-    if source.mean and len(source.mean) != config.data["channels"]:
+    source = resolve_init(config.model.init)
+    if source.mean and len(source.mean) != config.data.channels:
         raise ConfigError(f"model.init {source.text}: these weights take {len(source.mean)}-channel images but "
-                          f"data.channels is {config.data['channels']}; set data.channels: {len(source.mean)}")
+                          f"data.channels is {config.data.channels}; set data.channels: {len(source.mean)}")
     return source
 
 
 def sized_for_init(config: Config, source: InitSource | None) -> Config:
     """The config a model for these weights is built from: torchvision weights that expect a size give
     images that size where `data.image_size` is null; a size the config sets wins."""
-    if source is None or not source.crop_size or config.data["image_size"] is not None:
+    if source is None or not source.crop_size or config.data.image_size is not None:
         return config
     return config.replace(data={"image_size": list(source.crop_size)})
 
@@ -99,14 +99,14 @@ def sized_for_init(config: Config, source: InitSource | None) -> Config:
 def initialize(built: BuiltModel, config: Config, *, source: InitSource | None) -> InitReport | None:
     """Load the source's weights into the built model (none: keep its initialisation), then freeze."""
     report = load_init(built.model, source) if source is not None else None
-    freeze_layers(built, config.train["freeze"])
+    freeze_layers(built, config.train.freeze)
     return report
 
 
 def given_normalization(config: Config, source: InitSource | None) -> dict | None:
     """data.mean/std when the config gives them, else the torchvision weights' own; None: the data's."""
-    if config.data["mean"] is not None:
-        return {"mean": list(config.data["mean"]), "std": list(config.data["std"])}
+    if config.data.mean is not None:
+        return {"mean": list(config.data.mean), "std": list(config.data.std)}
     return source.normalization if source is not None else None
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
+from cnntrain.config import TrainSettings
 from cnntrain.errors import ConfigError, DeviceError
 
 
@@ -77,7 +78,7 @@ def configure(device: torch.device, *, deterministic: bool, threads: int | None 
     CORES.start(device, follow_load=follow_load)
 
 
-def run_threads(train_cfg: dict, checkpoint: dict | None) -> int:
+def run_threads(train_cfg: TrainSettings, checkpoint: dict | None) -> int:
     """The CPU thread count of a run, chosen once and recorded in its checkpoints (`threads`).
 
     train.threads if set; else, on --resume, the count the run started with, so a run resumed where
@@ -85,8 +86,8 @@ def run_threads(train_cfg: dict, checkpoint: dict | None) -> int:
     torch's count now: one per core, or OMP_NUM_THREADS. Never the free cores of the moment: two runs
     of one config beside different neighbours would then differ.
     """
-    if train_cfg["threads"] is not None:
-        return train_cfg["threads"]
+    if train_cfg.threads is not None:
+        return train_cfg.threads
     if checkpoint is not None and checkpoint.get("threads"):
         return int(checkpoint["threads"])
     return torch.get_num_threads()

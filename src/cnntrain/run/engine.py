@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from cnntrain.config import TrainSettings
 from cnntrain.data import augment_batch
 from cnntrain.errors import CheckpointError, TrainingDiverged
 from cnntrain.run.balance import balanced_order
@@ -80,7 +81,7 @@ class Engine:
     train_x: torch.Tensor
     train_y: torch.Tensor
     normalize: DeviceNormalizer
-    train_cfg: dict
+    train_cfg: TrainSettings
     augment: dict
     device: torch.device
     world: World = field(default_factory=World)
@@ -96,16 +97,16 @@ class Engine:
         self.scheduler = build_scheduler(self.optimizer, self.train_cfg, self.steps_per_epoch)
         # fp16 gradients underflow without loss scaling; a disabled scaler is a no-op, so the step has one path.
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        self.best = Best(self.train_cfg["monitor"])
+        self.best = Best(self.train_cfg.monitor)
         self.step_lr = self.lr
-        self.ema = EMA(self.core, self.train_cfg["ema"]) if self.train_cfg["ema"] is not None else None
+        self.ema = EMA(self.core, self.train_cfg.ema) if self.train_cfg.ema is not None else None
 
     @property
     def steps_per_epoch(self) -> int:
         """Optimizer steps per epoch: groups of train.accumulate batches."""
         shard = math.ceil(len(self.train_y) / self.world.size)
-        batches = math.ceil(shard / self.train_cfg["batch_size"])
-        return max(math.ceil(batches / self.train_cfg["accumulate"]), 1)
+        batches = math.ceil(shard / self.train_cfg.batch_size)
+        return max(math.ceil(batches / self.train_cfg.accumulate), 1)
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -117,11 +118,11 @@ class Engine:
     def epoch_batches(self, epoch: int) -> EpochBatches:
         """This rank's steps of an epoch. The order and the augmentation follow from (seed, epoch) alone:
         nothing to save, so a resumed run draws exactly what the never-stopped one drew."""
-        seed = self.train_cfg["seed"]
+        seed = self.train_cfg.seed
         labels = self.train_y if self.sampler == "balanced" else None
         # Where the images are (a GPU-resident set), so each step's index_select needs no copy.
         order = epoch_shard(len(self.train_y), seed, epoch, self.world, labels).to(self.train_x.device)
-        batch_size, accumulate = self.train_cfg["batch_size"], self.train_cfg["accumulate"]
+        batch_size, accumulate = self.train_cfg.batch_size, self.train_cfg.accumulate
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         if len(batches) > 1 and len(batches[-1]) == 1:
             batches.pop()  # batch norm cannot train on a batch of one image
@@ -180,14 +181,14 @@ class Engine:
                 with autocast(self.device, self.amp_dtype):
                     logits = self.model(x)
                     loss = F.cross_entropy(logits.float(), y, weight=self.class_weights, reduction="sum",
-                                           label_smoothing=self.train_cfg["label_smoothing"])
+                                           label_smoothing=self.train_cfg.label_smoothing)
                 self.scaler.scale(loss / total).backward()
             loss_sum += loss.detach()
             hits += (logits.detach().argmax(1) == y).sum()
         # unscale before clipping, so the threshold applies to the true gradient norm
         self.scaler.unscale_(self.optimizer)
-        if self.train_cfg["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.train_cfg["grad_clip"])
+        if self.train_cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.train_cfg.grad_clip)
         self.scaler.step(self.optimizer)  # skipped by the scaler when fp16 gradients overflowed
         self.scaler.update()
         self.step_lr = self.lr  # the rate this step used; after scheduler.step() it is the next step's

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
@@ -86,17 +86,17 @@ def finish(end: RunEnd, engine: Engine, log, seconds: float) -> dict:
         "seconds": seconds,
         "device": str(end.device),
         "world_size": end.world.size,
-        "seed": train["seed"],
+        "seed": train.seed,
         "classes": list(end.classes),
         "params": sum(p.numel() for p in engine.core.parameters()),
         "trainable_params": sum(p.numel() for p in engine.core.parameters() if p.requires_grad),
-        "frozen": train["freeze"],
+        "frozen": train.freeze,
         "init": end.init,
         "data_fingerprint": end.data_fingerprint,
         "versions": versions(),
     }
     if end.world.is_main:
-        hparams = {**{f"train.{k}": v for k, v in train.items()}, "model": end.config.name}
+        hparams = {**{f"train.{k}": v for k, v in asdict(train).items()}, "model": end.config.name}
         best = {"hparam/best_" + engine.best.metric: engine.best.value or 0.0}
         log.hparams(hparams, best, step=summary["epochs"])
         if confusion is not None:

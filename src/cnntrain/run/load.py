@@ -57,7 +57,7 @@ class Trained:
         """(N, classes) float32 logits on the CPU for uint8 samples x (N, C, *spatial)."""
         normalize = self.normalizer.to(self.device, x.dim() - 2)
         return predict_logits(self.model, x, normalize, self.device,
-                              batch_size=self.config.train["eval_batch_size"])
+                              batch_size=self.config.train.eval_batch_size)
 
 
 def load_trained(checkpoint: str | Path, overrides=(), device: str | None = None) -> Trained:
@@ -77,9 +77,9 @@ def load_trained(checkpoint: str | Path, overrides=(), device: str | None = None
         raise CheckpointError(f"{path}: its weights do not fit the model its config builds "
                               f"(did a --set change a layer?): {mismatch}")
     built.model.load_state_dict(state["model"])
-    norm = state.get("normalization") or {"mean": [0.0] * config.data["channels"],
-                                          "std": [1.0] * config.data["channels"]}
-    target = resolve_device(device or config.train["device"])
+    norm = state.get("normalization") or {"mean": [0.0] * config.data.channels,
+                                          "std": [1.0] * config.data.channels}
+    target = resolve_device(device or config.train.device)
     built.model.to(target).eval()
     shape = tuple(state["input_shape"]) if state.get("input_shape") else None
     return Trained(path, config, built, classes, Normalizer(**norm), target, state.get("epoch"), shape)

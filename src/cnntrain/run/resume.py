@@ -3,6 +3,8 @@ checks that refuse a resume which could not continue the same run."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from cnntrain.config.loader import Config, config_from_dict
 from cnntrain.errors import CheckpointError, ConfigError
 from cnntrain.model.builder import build_model
@@ -38,8 +40,8 @@ def load_resumable(resume, overrides) -> tuple[Config, dict]:
 
 
 def _check_unchanged(checkpoint: dict, config: Config, path) -> None:
-    saved = checkpoint["config"].get("train", {})
-    fixed = [k for k in FIXED_ON_RESUME if k in saved and saved[k] != config.train[k]]
+    saved, now = checkpoint["config"].get("train", {}), asdict(config.train)  # both as plain data
+    fixed = [k for k in FIXED_ON_RESUME if k in saved and saved[k] != now[k]]
     if fixed:
         raise ConfigError(f"--set train.{fixed[0]} cannot change on --resume: the optimizer and schedule state in "
                           f"{path} keep the run's {fixed[0]}={saved[fixed[0]]!r}; start a new run to change it")
@@ -56,11 +58,11 @@ def _check_model(checkpoint: dict, config: Config, path) -> None:
 
 
 def _check_work_left(checkpoint: dict, config: Config, run: RunDir) -> None:
-    done, epochs = checkpoint["epoch"], config.train["epochs"]
+    done, epochs = checkpoint["epoch"], config.train.epochs
     if done > epochs or (done == epochs and run.summary.exists()):
         raise ConfigError(f"the run in {run.path} has done {done} epochs and train.epochs is {epochs}: nothing to "
                           f"do; extend it with --resume {run.path} --set train.epochs=N (N > {done})")
-    patience, bad = config.train["early_stopping"], checkpoint["best"]["bad_epochs"]
+    patience, bad = config.train.early_stopping, checkpoint["best"]["bad_epochs"]
     if patience and bad >= patience and run.summary.exists():  # else it would train one epoch and stop again
         raise ConfigError(f"the run in {run.path} stopped early at epoch {done} ({bad} epochs without a better "
-                          f"{config.train['monitor']}); to go on, raise --set train.early_stopping above {bad}")
+                          f"{config.train.monitor}); to go on, raise --set train.early_stopping above {bad}")

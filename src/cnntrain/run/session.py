@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from cnntrain.atomic import remove_stale_temps
+from cnntrain.config import TrainSettings
 from cnntrain.config.loader import Config
 from cnntrain.data import channel_stats, load_data
 from cnntrain.data.leakage import data_warning
@@ -68,30 +69,30 @@ class Session:
         self.config, self.checkpoint, self.progress, self.lock = config, checkpoint, progress, lock
         self.fast_dev_run = fast_dev_run
         train = config.train
-        self.world = init_world(train["device"])
-        self.device = resolve_device(train["device"], self.world.local_rank)  # before any data
+        self.world = init_world(train.device)
+        self.device = resolve_device(train.device, self.world.local_rank)  # before any data
         self.threads = run_threads(train, checkpoint)  # recorded in the checkpoints
-        configure(self.device, deterministic=train["deterministic"], threads=self.threads,
-                  follow_load=train["threads_follow_load"])
-        self.amp_dtype = autocast_dtype(train["precision"], self.device)
-        if train["compile"]:
+        configure(self.device, deterministic=train.deterministic, threads=self.threads,
+                  follow_load=train.threads_follow_load)
+        self.amp_dtype = autocast_dtype(train.precision, self.device)
+        if train.compile:
             limit_compile_threads()  # read once, when inductor loads: before any data (torchvision) does
-        slow = precision_warning(train["precision"], self.device)
+        slow = precision_warning(train.precision, self.device)
         if slow and self.world.is_main:
             progress.warning(slow)
 
     @property
-    def train_cfg(self) -> dict:
+    def train_cfg(self) -> TrainSettings:
         return self.config.train
 
     def prepare(self) -> Engine:
         """Data, model (with model.init's weights) and optimizer, ready for the first step; nothing written."""
-        torch.manual_seed(self.train_cfg["seed"])
+        torch.manual_seed(self.train_cfg.seed)
         # model.init: a wrong name fails before the data loads; a resumed run has its weights already.
         init = init_source(self.config) if self.checkpoint is None else None
         self.config = sized_for_init(self.config, init)  # a null image_size: the size the weights expect
         # overfit_batches or --fast-dev-run: a few batches, after loading so the data fingerprint is the full set's
-        data = load_data(self.config.data, self.train_cfg["seed"], self.config.where("data", "dataset"))
+        data = load_data(self.config.data, self.train_cfg.seed, self.config.where("data", "dataset"))
         self.splits = limit_splits(data, self.train_cfg, fast_dev_run=self.fast_dev_run)
         for message in self.splits.warnings if self.world.is_main else ():
             self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
@@ -101,7 +102,7 @@ class Session:
         for message in self.splits.notes if self.world.is_main else ():
             self.progress.note(message)  # e.g. a cache written into the user's data folder
         self._check_data()
-        if self.config.data["num_classes"] is None:
+        if self.config.data.num_classes is None:
             self.config = self.config.replace(data={"num_classes": len(self.splits.classes)})
         self.normalizer = self._normalizer(init)
         built = build_model(self.config, num_classes=len(self.splits.classes))
@@ -138,7 +139,7 @@ class Session:
             if self.checkpoint is None and self.world.is_main:
                 save_checkpoint(self._checkpoint(engine, 0, 0.0), run.last)  # a kill in epoch 1 resumes too
             self.saved_epoch = first_epoch - 1
-            if self.train_cfg["graph"] and first_epoch == 1 and log is not None:
+            if self.train_cfg.graph and first_epoch == 1 and log is not None:
                 self._log_graph(engine, log)
             if first_epoch == 1 and self.world.is_main:
                 self.outputs.watch_first_batch(engine)
@@ -203,7 +204,7 @@ class Session:
         given = given_normalization(self.config, init)  # data.mean/std, or the pretrained weights'
         if given is not None:
             return Normalizer(**given, unit=unit)
-        if not self.config.data["normalize"]:
+        if not self.config.data.normalize:
             return Normalizer([0.0] * channels, [1.0] * channels, unit)
         return Normalizer(*channel_stats(self.splits.train.x), unit)
 
@@ -218,7 +219,7 @@ class Session:
 
     def _engine(self, model: torch.nn.Module) -> Engine:
         dims = len(self.config.input_shape()) - 1
-        channels_last = self.train_cfg["channels_last"]
+        channels_last = self.train_cfg.channels_last
         if channels_last is None:
             channels_last = dims == 2 and (self.device.type == "cuda" or self.amp_dtype is not None)
         memory_format = torch.channels_last if channels_last and dims == 2 else None
@@ -227,21 +228,21 @@ class Session:
         if self.world.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        if self.train_cfg["compile"]:
+        if self.train_cfg.compile:
             wrapped = torch.compile(wrapped)
         train_x, train_y = self.splits.train.x, self.splits.train.y
         if self.device.type == "cuda" and train_x.nbytes < 2**31:
             train_x, train_y = train_x.to(self.device), train_y.to(self.device)  # GPU-resident: no copies
-        weights = build_class_weights(self.train_cfg["class_weights"], self.splits.train.y, self.splits.classes,
+        weights = build_class_weights(self.train_cfg.class_weights, self.splits.train.y, self.splits.classes,
                                       where=self.config.where("train", "class_weights"))
         # uint8 -> standardised floats on the device, for training, evaluation and the pictures alike.
         normalize = self.normalizer.to(self.device, dims)
-        augment = {k: v for k, v in self.config.data["augment"].items() if v}
+        augment = {k: v for k, v in self.config.data.augment.items() if v}
         return Engine(model=wrapped, core=model, train_x=train_x, train_y=train_y, normalize=normalize,
                       train_cfg=self.train_cfg, augment=augment, device=self.device, world=self.world,
                       amp_dtype=self.amp_dtype, memory_format=memory_format,
                       class_weights=None if weights is None else weights.to(self.device),
-                      sampler=self.config.data["sampler"])
+                      sampler=self.config.data.sampler)
 
     def _tensorboard(self, first_epoch: int):
         if not self.world.is_main:
@@ -253,7 +254,7 @@ class Session:
     # --- the epochs ---
 
     def _epochs(self, engine: Engine, first_epoch: int, log, started: float) -> bool:
-        epochs = self.train_cfg["epochs"]
+        epochs = self.train_cfg.epochs
         self.progress.start(epochs=epochs, first_epoch=first_epoch, steps=engine.steps_per_epoch)
         for epoch in range(first_epoch, epochs + 1):
             record = self._one_epoch(engine, epoch)
@@ -265,7 +266,7 @@ class Session:
             barrier(self.world)
             self.progress.epoch(record)
             raise_if_pressed()  # pressed while validating or saving, and swallowed there
-            patience = self.train_cfg["early_stopping"]
+            patience = self.train_cfg.early_stopping
             if patience and engine.best.bad_epochs >= patience:
                 return True
         return False
@@ -289,7 +290,7 @@ class Session:
 
     def _logits(self, engine: Engine, model, x):
         return predict_logits(model, x, engine.normalize, self.device,
-                              batch_size=self.train_cfg["eval_batch_size"], dtype=self.amp_dtype,
+                              batch_size=self.train_cfg.eval_batch_size, dtype=self.amp_dtype,
                               memory_format=engine.memory_format)
 
     def _save_epoch(self, engine: Engine, record: dict, improved: bool, log, elapsed: float) -> None:
@@ -300,10 +301,10 @@ class Session:
         save_checkpoint(state, self.run_dir.last)
         self.saved_epoch = record["epoch"]
         log.epoch(record)
-        every = self.train_cfg["featuremap_every"]
-        if every and (record["epoch"] % every == 0 or record["epoch"] == self.train_cfg["epochs"]):
+        every = self.train_cfg.featuremap_every
+        if every and (record["epoch"] % every == 0 or record["epoch"] == self.train_cfg.epochs):
             self._log_featuremaps(engine, log, record["epoch"])
-        if self.train_cfg["histograms"]:
+        if self.train_cfg.histograms:
             log.histograms(engine.core, record["epoch"])
         self.outputs.curves(engine.best.epoch)
         write_report(self.run_dir, finished=False)
@@ -325,7 +326,7 @@ class Session:
     def _log_graph(self, engine: Engine, log) -> None:
         """The core model's graph (not a DDP or compile wrapper), traced on one normalized validation batch."""
         split = self.splits.val if len(self.splits.val.y) else self.splits.train
-        batch = split.x[: self.train_cfg["batch_size"]]  # (B, C, *spatial) uint8
+        batch = split.x[: self.train_cfg.batch_size]  # (B, C, *spatial) uint8
         x = engine.normalize(batch.to(self.device))
         if engine.memory_format is not None:
             x = x.contiguous(memory_format=engine.memory_format)

@@ -13,21 +13,22 @@ from dataclasses import replace
 
 import torch
 
+from cnntrain.config import TrainSettings
 from cnntrain.data.splits import Split, Splits
 
 
-def limit_splits(splits: Splits, train: dict, *, fast_dev_run: bool = False) -> Splits:
+def limit_splits(splits: Splits, train: TrainSettings, *, fast_dev_run: bool = False) -> Splits:
     """The splits a run trains on: all of them, unless overfit_batches or fast_dev_run says otherwise."""
-    size = train["batch_size"]
+    size = train.batch_size
     if fast_dev_run:
         return replace(splits, train=_take(splits.train, torch.arange(min(size, len(splits.train)))),
                        val=_take(splits.val, torch.arange(min(size, len(splits.val)))),
                        test=_take(splits.test, torch.arange(min(size, len(splits.test)))))
-    batches = train["overfit_batches"]
+    batches = train.overfit_batches
     if not batches:
         return splits
     # A seeded draw, not the first images: those may all be one class in a sorted folder.
-    order = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(train["seed"]))
+    order = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(train.seed))
     fixed = _take(splits.train, order[: batches * size].sort().values)
     return replace(splits, train=fixed, val=fixed)
 

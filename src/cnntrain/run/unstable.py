@@ -13,29 +13,29 @@ import contextlib
 
 import torch
 
+from cnntrain.config import TrainSettings
 from cnntrain.errors import TrainingDiverged
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)  # parameters and optimizer state are float32
 TYPICAL = {"lr": "0.001", "weight_decay": "0.0001", "momentum": "0.9", "gamma": "0.7"}
 
 
-def suspect(train: dict) -> tuple[str, str] | None:
+def suspect(train: TrainSettings) -> tuple[str, str] | None:
     """(key, why) of the first setting in `train` that cannot train, or None if each one could."""
-    for key in ("lr", "weight_decay", "momentum"):
-        if key == "momentum" and train["optimizer"] not in ("sgd", "rmsprop"):
+    for key, value in (("lr", train.lr), ("weight_decay", train.weight_decay), ("momentum", train.momentum)):
+        if key == "momentum" and train.optimizer not in ("sgd", "rmsprop"):
             continue  # only sgd and rmsprop read train.momentum
-        value = train[key]
         if value > FLOAT32_MAX:
             return key, f"train.{key}={value:g} is beyond float32's range (at most {FLOAT32_MAX:.3g})"
         if key == "momentum" and value >= 1:
             return key, f"train.momentum={value:g} is not below 1, so every step adds to the last one's size"
-    if train["scheduler"] == "step" and train["gamma"] > 1:
-        return "gamma", (f"train.gamma={train['gamma']:g} is above 1, so the step schedule raises the learning "
+    if train.scheduler == "step" and train.gamma > 1:
+        return "gamma", (f"train.gamma={train.gamma:g} is above 1, so the step schedule raises the learning "
                          "rate every train.step_size epochs instead of lowering it")
     return None
 
 
-def advice(train: dict) -> str:
+def advice(train: TrainSettings) -> str:
     """What to try after a failed or diverged step: the suspect key with a typical value, else train.lr."""
     found = suspect(train)
     if found is None:
@@ -46,7 +46,7 @@ def advice(train: dict) -> str:
 
 
 @contextlib.contextmanager
-def step_failures(train: dict):
+def step_failures(train: TrainSettings):
     """Around a training step: an arithmetic overflow that a setting explains becomes TrainingDiverged
     naming that setting. Any other exception, or an overflow no setting explains, is a bug and passes."""
     try:

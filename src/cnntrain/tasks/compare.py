@@ -18,7 +18,7 @@ data.placement itself (`--set data.placement=random`: objects anywhere, in train
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -128,7 +128,7 @@ def compare(configs: list[str | Path] | None = None, *, overrides=(), out: str |
     shifts = sorted(int(s) for s in models[0].shift_acc)
     test_x, test_y = _test_split(trained[0].config, data_cache)
     example = shift_example(out_dir, trained, [m.name for m in models], test_x, test_y, shifts,
-                            trained[0].config.train["seed"])
+                            trained[0].config.train.seed)
     json_path, plot_path = _write(out_dir, models, shifts, example)
     live = None if example is None else live_shift(trained, [m.name for m in models], test_x, example["index"],
                                                     example["true"], float_b64)
@@ -188,14 +188,14 @@ def _one_model(path: Path, config: Config, run_dir: Path, shifts, data_cache: di
     if len(test_y) == 0:
         raise ConfigError(f"{path}: the test split is empty; compare needs test images (data.test_size, "
                           "or data.test_fraction for an image folder)")
-    shift_acc = shift_accuracy(trained, test_x, test_y, shifts, trained.config.train["seed"])
+    shift_acc = shift_accuracy(trained, test_x, test_y, shifts, trained.config.train.seed)
     return ModelResult(
         name=config.name, config=str(path), run_dir=str(run.path), params=size.total_params, macs=size.macs,
         train_seconds=sum(r["epoch_seconds"] for r in records),
         images_per_sec=sum(r["images_per_sec"] for r in records) / max(1, len(records)),
         test_acc=shift_acc["0"] if "0" in shift_acc else _accuracy(trained, test_x, test_y), shift_acc=shift_acc,
-        val_acc=[r["val_acc"] for r in records], placement=trained.config.data["placement"],
-        dataset=trained.config.data["dataset"], epochs=len(records), images=_split_sizes(trained.config, len(test_y)),
+        val_acc=[r["val_acc"] for r in records], placement=trained.config.data.placement,
+        dataset=trained.config.data.dataset, epochs=len(records), images=_split_sizes(trained.config, len(test_y)),
         chance=1 / len(trained.classes),
     ), trained
 
@@ -203,18 +203,17 @@ def _one_model(path: Path, config: Config, run_dir: Path, shifts, data_cache: di
 def _split_sizes(config: Config, test: int) -> dict:
     """Images per split: the built-in datasets' sizes are settings; a folder's only its test split says here."""
     data = config.data
-    sizes = {"train": data["train_size"], "val": data["val_size"]} if data["dataset"] in BUILT_IN else {}
+    sizes = {"train": data.train_size, "val": data.val_size} if data.dataset in BUILT_IN else {}
     return sizes | {"test": test}
 
 
 def _test_split(config: Config, cache: dict):
     """The test images; generated or decoded once for every model that shares the data section."""
-    key = json.dumps([config.data, config.train["seed"]], sort_keys=True, default=str)
+    key = json.dumps([asdict(config.data), config.train.seed], sort_keys=True, default=str)
     if key not in cache:
         # Synthetic data draws each split from its own seeded generator, so the test split is the same
         # bytes without generating the training images again; other datasets ignore these sizes.
-        data = {**config.data, "train_size": 1, "val_size": 0}
-        test = load_data(data, config.train["seed"]).test
+        test = load_data(replace(config.data, train_size=1, val_size=0), config.train.seed).test
         cache[key] = (test.x, test.y)
     return cache[key]
 

@@ -138,7 +138,7 @@ def _samples(trained, data, split: str):
     if data is not None:
         images = load_labelled_folder(data, trained.preprocessing(), trained.classes)
         return images.x, images.y, images.paths, Path(data).resolve().name
-    splits = load_data(trained.config.data, trained.config.train["seed"])
+    splits = load_data(trained.config.data, trained.config.train.seed)
     if list(splits.classes) != list(trained.classes):
         raise DataError(f"{trained.config.source}: its data now has the classes {', '.join(splits.classes)} but "
                         f"the model was trained on {', '.join(trained.classes)}; evaluate on a folder with --data")

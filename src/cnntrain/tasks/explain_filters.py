@@ -63,7 +63,7 @@ def explain_filters(checkpoint, layer: str, *, channels: list | None = None, ste
     split, end = int(body[-1].index) + 1, int((head or body)[-1].index) + 1
     to_input = trained.normalizer.to(trained.device, len(shape) - 1)
     patterns = maximize_channels(trained.model[:split], trained.model[split:end], chosen, input_shape=shape,
-                                 to_input=to_input, steps=steps, seed=trained.config.train["seed"],
+                                 to_input=to_input, steps=steps, seed=trained.config.train.seed,
                                  device=trained.device).numpy()
     after = [i.name for i in body[1:] + head]
     upto = f" (with {', '.join(after)})" if after else ""

@@ -66,7 +66,7 @@ def explore(image: str | Path | None = None, *, checkpoint=None, config=None, la
         check_writable(out)
     subject, pixels = load_subject(checkpoint=checkpoint, config=config, image=image, overrides=overrides,
                                    sample=True)
-    name = Path(image).name if image is not None else f"{subject.config.data['dataset']}-test-0.png"
+    name = Path(image).name if image is not None else f"{subject.config.data.dataset}-test-0.png"
     x, outputs, convs, pool_shapes = _run(subject, pixels)
     modules = list(subject.model.children())
     inner = [conv for conv in convs if "." in conv.name]  # top-level names never hold a dot

@@ -10,6 +10,7 @@ with a layer the browser does not compute, says why and keeps the one input it w
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -62,11 +63,9 @@ def _samples(subject, shape: tuple) -> list:
     # Synthetic data draws each split from its own seeded generator: small train and val sizes give the
     # same test split without generating the training images (as compare does). The samples are a
     # convenience: never a download for them (a data set not on disk gives none).
-    data = {**subject.config.data, "train_size": 1, "val_size": 0}
-    if "download" in data:
-        data["download"] = False
+    data = replace(subject.config.data, train_size=1, val_size=0, download=False)
     try:
-        splits = load_data(data, subject.config.train["seed"])
+        splits = load_data(data, subject.config.train.seed)
     except (CnntrainError, OSError):
         return []
     split = splits.test

@@ -148,7 +148,7 @@ def verification_images(trained, dtype: torch.dtype) -> tuple[torch.Tensor, str]
     cannot be loaded here or no longer has the model's input shape."""
     shape = input_shape_of(trained)
     try:
-        test = load_data(trained.config.data, trained.config.train["seed"]).test.x[:MAX_SAMPLES]
+        test = load_data(trained.config.data, trained.config.train.seed).test.x[:MAX_SAMPLES]
     except CnntrainError:  # data elsewhere, not downloaded, or its folder moved: random pixels will do
         test = None
     if test is not None and len(test) > 0 and tuple(test.shape[1:]) == shape:

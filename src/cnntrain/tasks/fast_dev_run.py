@@ -22,8 +22,6 @@ from cnntrain.errors import CnntrainError, Interrupted
 from cnntrain.run.progress import Progress
 from cnntrain.run.train import train
 
-SYNTHETIC_SIZES = ("train_size", "val_size", "test_size")  # read by the built-in datasets only
-
 
 @dataclass
 class FastDevRunResult:
@@ -36,8 +34,10 @@ def fast_dev_run(config: str | Path | Config, *, overrides=(), progress: Progres
     started = time.perf_counter()
     if not isinstance(config, Config):
         config = load_config(config, overrides)
-    # generating thousands of synthetic images would take most of the time
-    sizes = {key: min(config.data[key], config.train["batch_size"]) for key in SYNTHETIC_SIZES}
+    # generating thousands of synthetic images would take most of the time (only the built-in sets read these)
+    data, batch = config.data, config.train.batch_size
+    sizes = {"train_size": min(data.train_size, batch), "val_size": min(data.val_size, batch),
+             "test_size": min(data.test_size, batch)}
     config = config.replace(train={"epochs": 1}, data=sizes)
     with tempfile.TemporaryDirectory(prefix="cnntrain-fast-dev-run-") as folder:
         run = Path(folder) / "run"

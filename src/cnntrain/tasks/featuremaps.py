@@ -15,7 +15,7 @@ by train.seed, so the same config always shows the same random filters.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +98,7 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
     cfg = load_config(config, overrides)
     pixels = _input(image, cfg, sample)
     cfg = _sized(cfg, pixels)
-    torch.manual_seed(cfg.train["seed"])
+    torch.manual_seed(cfg.train.seed)
     source = init_source(cfg)
     cfg = sized_for_init(cfg, source)
     built = build_model(cfg, num_classes=known_num_classes(cfg.data, cfg.where("data", "dataset")))
@@ -109,7 +109,7 @@ def load_subject(*, checkpoint=None, config=None, image=None, overrides=(),
         normalizer = Normalizer(**given, unit=unit)
         how = f"{_formula(normalizer)}, mean {_numbers(normalizer.mean)}, std {_numbers(normalizer.std)}"
     else:
-        normalizer = Normalizer([0.0] * cfg.data["channels"], [1.0] * cfg.data["channels"], unit)
+        normalizer = Normalizer([0.0] * cfg.data.channels, [1.0] * cfg.data.channels, unit)
         how = ("none: a model from a config sees the values as they are" if unit == 1 else
                "none: a model from a config sees the pixels / 255, in [0, 1]")
     return Subject(cfg, built.model.eval(), built.layers, normalizer, how, None, 0), pixels
@@ -128,7 +128,7 @@ def _trained_subject(checkpoint, image, overrides, sample: bool) -> tuple[Subjec
     trained = load_trained(checkpoint, overrides, device="cpu")
     pixels = _input(image, trained.config, sample)
     config, layers = trained.config, trained.built.layers
-    if pixels is not None and config.data["image_size"] is None:
+    if pixels is not None and config.data.image_size is None:
         # The weights do not depend on the size; rebuilding on the meta device only fills in the shapes.
         config = _sized(config, pixels)
         layers = build_model(config, num_classes=len(trained.classes), device="meta").layers
@@ -152,17 +152,17 @@ def data_sample(config: Config) -> np.ndarray:
     """The first test image of the config's own data, (C, *spatial) uint8: built-in data needs no file.
     A config that keeps images at their own size (image_size null) gets SAMPLE_SIZE pixels a side."""
 
-    data = {**config.data}
-    if data["image_size"] is None:
-        data["image_size"] = SAMPLE_SIZE
-    splits = load_data(data, config.train["seed"])
+    data = config.data
+    if data.image_size is None:
+        data = replace(data, image_size=SAMPLE_SIZE)
+    splits = load_data(data, config.train.seed)
     split = splits.test if len(splits.test) else splits.val
     return split.x[0].numpy()
 
 
 def _sized(config: Config, pixels) -> Config:
     """A null image_size takes the input's size, so every shape is known."""
-    if pixels is None or config.data["image_size"] is not None:
+    if pixels is None or config.data.image_size is not None:
         return config
     return config.replace(data={"image_size": [int(s) for s in pixels.shape[1:]]})
 
@@ -188,7 +188,7 @@ def featuremaps(image: str | Path | None = None, *, checkpoint=None, config=None
                             "`cnntrain train` (e.g. runs/cnn/1)")
     subject, pixels = load_subject(checkpoint=checkpoint, config=config, image=image, overrides=overrides,
                                    sample=True)
-    image = Path(image) if image is not None else Path(f"{subject.config.data['dataset']}-test-0.png")
+    image = Path(image) if image is not None else Path(f"{subject.config.data.dataset}-test-0.png")
     chosen = _choose(subject.layers, layers)
     maps = _capture(subject, pixels, chosen)
     out_dir = Path(out) if out is not None else _default_out(subject, image)
@@ -274,7 +274,7 @@ def _write(subject, pixels, chosen, maps, out_dir: Path, scale: str, image_name:
 def kernel_names(config: Config, name: str) -> list[str] | None:
     """The hand-designed kernels a conv layer was given by name (`weights: [sobel_x, sobel_y]`), to caption
     its filters with; None for learned or numeric weights."""
-    for layer in config.model["layers"]:
+    for layer in config.model.layers:
         args = next(iter(layer.values()), None) if isinstance(layer, dict) and len(layer) == 1 else None
         if isinstance(args, dict) and args.get("name") == name:
             weights = args.get("weights")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -79,9 +79,8 @@ def fold_indices(config: Config, k: int) -> list[torch.Tensor]:
     """Each fold's held-out indices into train+val, from the config's data and train.seed (loads the data)."""
     if k < 2:
         raise ConfigError(f"--folds {k}: cross-validation needs at least 2 folds")
-    seed = config.train["seed"]
-    data = {**config.data, "folds": None, "fold": 0}
-    splits = load_data(data, seed, config.where("data", "dataset"))
+    seed = config.train.seed
+    splits = load_data(replace(config.data, folds=None, fold=0), seed, config.where("data", "dataset"))
     return held_out(pool(splits).y, k, seed, splits.classes)
 
 
@@ -91,7 +90,7 @@ def train_folds(config: str | Path | Config, k: int, *, overrides=(), out=None, 
     """Train fold 0..k-1 into DIR/fold_<i> (DIR: `out`, or runs/<name>/<n>); write DIR/summary.json and
     DIR/folds.html. `fold_progress(i)` gives each fold its own Progress (tune reports through it)."""
     resolved = config if isinstance(config, Config) else load_config(config, overrides)
-    metric = metric or resolved.train["monitor"]
+    metric = metric or resolved.train.monitor
     indices = fold_indices(resolved, k)  # a bad K fails here, before anything trains
     out_dir = _out_dir(resolved, out, runs_root)
     folds = []

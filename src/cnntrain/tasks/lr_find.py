@@ -78,7 +78,7 @@ def lr_find(config: str | Path | Config, *, overrides=(), out: str | Path | None
     out_dir = Path(out) if out is not None else new_run_dir("lr-find", None, runs_root).path
     out_dir.mkdir(parents=True, exist_ok=True)
     chart = save_lr_find_plot(lrs, losses, smoothed, suggestion, RULE, out_dir / "lr_find.png")
-    record = {"config": config.name, "optimizer": config.train["optimizer"], "rule": RULE, "stopped": stopped,
+    record = {"config": config.name, "optimizer": config.train.optimizer, "rule": RULE, "stopped": stopped,
               "suggestion": suggestion, "lrs": lrs, "losses": [_finite(v) for v in losses],
               "smoothed": [_finite(v) for v in smoothed]}
     json_path = out_dir / "lr_find.json"

@@ -80,7 +80,7 @@ def _test(run: RunDir) -> tuple[dict | None, str | None]:
         return None, f"No test results: {run.best} does not exist (training stopped before its first epoch ended)."
     try:
         trained = load_trained(run.best, device="cpu")
-        splits = load_data(trained.config.data, trained.config.train["seed"])
+        splits = load_data(trained.config.data, trained.config.train.seed)
     except (DataError, CheckpointError) as error:
         return None, f"No test results: the best checkpoint or its data could not be loaded ({error})."
     if list(splits.classes) != list(trained.classes):

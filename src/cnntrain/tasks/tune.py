@@ -86,7 +86,7 @@ def _job(config, space_path, trials, timeout, metric, pruner, storage, study, wo
     name = study or loaded.name
     out = Path(out) if out is not None else Path("runs") / "tune" / name
     job = TuneJob(str(config), str(space_path), str(out), trials, timeout, metric, pruner, storage, name, folds,
-                  overrides, loaded.train["epochs"])
+                  overrides, loaded.train.epochs)
     open_study(open_storage(storage, out), name, space.as_dict(), metric, pruner_of(job))  # create, or check it
     return job
 
