@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnntrain.config import Config, config_from_dict
+from cnntrain.config import Config, DataSettings, config_from_dict
 from cnntrain.errors import CheckpointError, DataError
 
 REQUIRED_METADATA = ("classes", "input_shape", "input_dtype", "config")
@@ -37,7 +37,7 @@ class OnnxModel:
         # deferred: data.files reads image files with torch; inference below does not need it
         from cnntrain.data.files import Preprocessing
 
-        return Preprocessing.of({"channels": self.input_shape[0], "image_size": list(self.input_shape[1:])})
+        return Preprocessing.of(DataSettings(channels=self.input_shape[0], image_size=list(self.input_shape[1:])))
 
     def logits(self, x) -> np.ndarray:
         """(N, classes) float32 logits for pixels x (N, C, *spatial), an array or a CPU tensor."""
