@@ -1,7 +1,9 @@
 """Every config key outside model.layers: its type, default, allowed values and meaning.
 
-Defaults live here and nowhere else. `loader.py` validates against this table and `model/schema.py` turns
-it into JSON Schema, so a key added here is checked and autocompleted with no other edit.
+Defaults live here and nowhere else. `loader.py` validates against this table, `model/schema.py` turns it
+into JSON Schema and `--set` checks against it, so a key added here is checked and autocompleted with no
+other edit but its typed field in `settings.py`, which code reads (`config.train.lr`); a test holds the two
+together. The checks below work on the section as the YAML gave it, a dict, before it becomes that object.
 """
 
 from __future__ import annotations
@@ -163,7 +165,8 @@ DEFAULTS = {section: {key: f.default for key, f in fields.items()} for section, 
 
 
 def validate_section(section: str, values: dict, source: str, lines: dict) -> dict:
-    """Fill defaults, reject unknown keys (with a suggestion) and check every value's type."""
+    """Fill defaults, reject unknown keys (with a suggestion) and check every value's type; the result holds
+    every key of the section, the keyword arguments of its settings object (settings.SETTINGS)."""
 
     fields = KEYS[section]
     check_keys(values, fields, source, where=f"`{section}`")
