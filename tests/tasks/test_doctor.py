@@ -238,7 +238,7 @@ def test_grey_folders_are_read_grey_at_their_size(tmp_path):
         for i in range(3):
             Image.new("L", (120, 90), 40 * i).save(tmp_path / name / f"{i}.png")
     data = doctor_target(data=tmp_path).config.data
-    assert data["channels"] == 1 and data["image_size"] == [48, 64]  # the longer side at 64, the aspect kept
+    assert data.channels == 1 and data.image_size == [48, 64]  # the longer side at 64, the aspect kept
 
 
 def test_trains_warning_names_a_missing_class_unless_the_split_is_too_small_for_all():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cnntrain.config import DataSettings
 from cnntrain.data import decode
 from cnntrain.data.array_files import ARRAY_EXTENSIONS, read_sample
 from cnntrain.data.array_sources import find_parts
@@ -45,7 +46,7 @@ class Inventory:
         return {f.path: f.error for f in self.files if f.error}
 
 
-def image_inventory(root: str, data: dict, seed: int) -> Inventory:
+def image_inventory(root: str, data: DataSettings, seed: int) -> Inventory:
     """The files of an image folder as `imagefolder` finds them, each with its header's size and mode."""
     _, blocks = arrange(root, data, seed)
     files = [_header(os.path.join(root, e.rel)) for block in blocks.values() for e in block]

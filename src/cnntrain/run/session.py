@@ -96,7 +96,7 @@ class Session:
         self.splits = limit_splits(data, self.train_cfg, fast_dev_run=self.fast_dev_run)
         for message in self.splits.warnings if self.world.is_main else ():
             self.progress.warning(message)  # e.g. skipped corrupt images: the user must hear of them
-        cut = self.fast_dev_run or self.train_cfg["overfit_batches"]  # a few batches; overfitting validates on train
+        cut = self.fast_dev_run or self.train_cfg.overfit_batches  # a few batches; overfitting validates on train
         if self.world.is_main and not cut and (leak := data_warning(self.splits, self.config.source)):
             self.progress.warning(leak)  # the same sample in two splits, a class missing from one
         for message in self.splits.notes if self.world.is_main else ():

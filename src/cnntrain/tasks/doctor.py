@@ -105,7 +105,7 @@ def doctor(config=None, *, data=None, checkpoint=None, folds: int | None = None,
 def _load(target: Target) -> Splits | None:
     config = target.config
     try:
-        return load_data(config.data, config.train["seed"])
+        return load_data(config.data, config.train.seed)
     except DataError:
         if target.inventory is not None and target.inventory.unreadable():
             return None
@@ -131,7 +131,7 @@ def _examine(target: Target, splits: Splits, folds, trained, folder: Path, progr
     sizes = _sizes(target, splits)
     intensity = _intensity(splits, labels)
     result = DoctorResult(
-        source=target.config.source, dataset=target.config.data["dataset"], classes=list(splits.classes),
+        source=target.config.source, dataset=target.config.data.dataset, classes=list(splits.classes),
         samples={s: len(getattr(splits, s)) for s in SPLITS}, corrupt=_corrupt(target, splits),
         skipped=target.inventory.ignored if target.inventory else {}, duplicates=duplicates,
         label_issues=[{"path": names[i], "split": where[i][0], "given": splits.classes[labels[i]],
@@ -215,7 +215,7 @@ def _why_not_decoded(path: str) -> str:
 def _unreadable_only(target: Target) -> DoctorResult:
     corrupt = target.inventory.unreadable()
     note = "the other checks need the data to load, and train refuses array data with unreadable files: fix these"
-    return DoctorResult(source=target.config.source, dataset=target.config.data["dataset"], classes=[], samples={},
+    return DoctorResult(source=target.config.source, dataset=target.config.data.dataset, classes=[], samples={},
                         corrupt=corrupt, skipped=target.inventory.ignored, duplicates=[], label_issues=[],
                         label_check={"method": None, "scored": 0, "accuracy": None, "note": note}, balance={}, sizes={},
                         intensity={}, findings=[f"{len(corrupt)} unreadable files; {note}"],

@@ -94,7 +94,7 @@ def _training_split(trained: Trained):
     """The samples the checkpoint trained on: its own config's training split, read as it read it."""
     data = config_from_dict(trained.config.to_dict(), str(trained.path), ["data.on_corrupt=skip"]).data
     try:
-        return load_data(data, trained.config.train["seed"]).train
+        return load_data(data, trained.config.train.seed).train
     except DataError as err:
         raise DataError(f"cannot tell which samples {trained.path} trained on: its data does not load ({err}); "
                         "use --folds K instead") from None

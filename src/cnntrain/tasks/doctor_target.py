@@ -53,11 +53,11 @@ def doctor_target(config=None, data=None, trained=None, overrides=()) -> Target:
 
 
 def _with_inventory(config: Config) -> Target:
-    data, kind = config.data, config.data["dataset"]
-    if kind == "imagefolder":
-        return Target(config, image_inventory(str(data["root"]), data, config.train["seed"]))
-    if kind == "arrays":
-        return Target(config, array_inventory(str(data["root"])))
+    data = config.data
+    if data.dataset == "imagefolder":
+        return Target(config, image_inventory(str(data.root), data, config.train.seed))
+    if data.dataset == "arrays":
+        return Target(config, array_inventory(str(data.root)))
     return Target(config, None)  # built-in and torchvision sets: no files of the user's
 
 
@@ -65,7 +65,7 @@ def _readable(target: Target) -> Target:
     """An image folder of mixed sizes with image_size null: train refuses it; read it at the usual size."""
     config, files = target.config, target.inventory.files if target.inventory else []
     sizes = Counter(f.size for f in files if f.size is not None)
-    if config.data["dataset"] != "imagefolder" or config.data["image_size"] is not None or len(sizes) < 2:
+    if config.data.dataset != "imagefolder" or config.data.image_size is not None or len(sizes) < 2:
         return target
     (w, h), _ = sizes.most_common(1)[0]
     config = config_from_dict(config.to_dict(), config.source, [f"data.image_size=[{h}, {w}]"])
@@ -83,9 +83,10 @@ def _data_target(root: Path, trained, overrides) -> Target:
                                                  "image_size": None if not arrays else [1]},
            "model": {"layers": small_cnn(2)}, "train": {"epochs": EPOCHS, "lr": LR, "featuremap_every": 0}}
     first = config_from_dict(raw, str(root), [*overrides, *READ_ALL])
-    inventory = array_inventory(str(root)) if arrays else image_inventory(str(root), first.data, first.train["seed"])
+    inventory = array_inventory(str(root)) if arrays else image_inventory(str(root), first.data, first.train.seed)
     if trained is not None:
-        chosen = {k: trained.config.data[k] for k in ("channels", "image_size", "resize")}
+        given = trained.config.data  # read as the checkpoint's model reads its input
+        chosen = {"channels": given.channels, "image_size": given.image_size, "resize": given.resize}
     else:
         chosen = _array_input(inventory) if arrays else _image_input(inventory)
     raw["data"].update(chosen)
@@ -95,7 +96,7 @@ def _data_target(root: Path, trained, overrides) -> Target:
     raw["train"]["batch_size"] = min(64, max(8, 2 ** math.floor(math.log2(max(samples, 20) / 20))))
     config = config_from_dict(raw, str(root), [*overrides, *READ_ALL])
     shape = "x".join(str(s) for s in config.input_shape()[1:])
-    note = (f"read {root} as {config.data['dataset']} at {shape} with {config.data['channels']} channel(s); "
+    note = (f"read {root} as {config.data.dataset} at {shape} with {config.data.channels} channel(s); "
             f"--set data.image_size=... or data.channels=... to read it otherwise")
     return Target(config, inventory, [note])
 
