@@ -45,6 +45,16 @@ def test_hyperparameters_are_in_the_same_run(logged):
     assert "hparam/best_val_acc" in logged.Tags()["scalars"]
 
 
+def test_hyperparameters_name_the_layers_arguments_as_tune_sets_them(logged):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = logged.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    values = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert values["model.layers.conv1.out_channels"].number_value == 8  # what a tuned width is called
+    assert values["train.lr"].number_value == pytest.approx(0.01)
+    assert values["data.dataset"].string_value == "shapes"
+
+
 def test_feature_maps_every_few_epochs_and_at_the_end(logged):
     tags = [t for t in logged.Tags()["images"] if t.startswith("featuremaps/")]
     assert {"featuremaps/conv1", "featuremaps/conv2"} <= set(tags)

@@ -96,15 +96,27 @@ def finish(end: RunEnd, engine: Engine, log, seconds: float) -> dict:
         "versions": versions(),
     }
     if end.world.is_main:
-        hparams = {**{f"train.{k}": v for k, v in asdict(train).items()}, "model": end.config.name}
         best = {"hparam/best_" + engine.best.metric: engine.best.value or 0.0}
-        log.hparams(hparams, best, step=summary["epochs"])
+        log.hparams(hyperparameters(end.config), best, step=summary["epochs"])
         if confusion is not None:
             log.images("confusion_matrix", {"test": confusion}, summary["epochs"])
         log.close()
         end.run_dir.write_summary(summary)
         write_final_report(end, engine, logits, best_epoch=test["epoch"] if test else None)
     return summary
+
+
+def hyperparameters(config: Config) -> dict:
+    """TensorBoard's HParams view: every train.* and data.* setting, and each layer's arguments as
+    model.layers.NAME.ARG (by index when unnamed), as `--set` and `cnntrain tune` address them, so the
+    runs of a tuning study show what was searched."""
+    values = {f"{section}.{k}": v for section in ("train", "data") for k, v in asdict(getattr(config, section)).items()}
+    for index, layer in enumerate(config.model.layers):
+        args = next(iter(layer.values())) if isinstance(layer, dict) and len(layer) == 1 else None
+        if isinstance(args, dict):
+            name = args.get("name", index)
+            values |= {f"model.layers.{name}.{k}": v for k, v in args.items() if k != "name"}
+    return {**values, "model": config.name}
 
 
 def versions() -> dict:
