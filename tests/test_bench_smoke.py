@@ -9,6 +9,7 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnntrain.config.loader import load_config
@@ -122,3 +123,19 @@ def test_bench_py_runs_its_report_from_saved_results(bench, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "busy, default (fixed threads): neighbour on 1 core / quiet | 0.6 | 6 vs 10 img/s" in done.stdout
+
+
+def test_nearest_neighbour_baselines_on_a_ucr_table_pair(tmp_path):
+    """scripts/nearest_neighbour.py: DTW forgives a shift in time that Euclidean distance does not."""
+    t = np.arange(40)
+    bump = lambda at: np.exp(-((t - at) / 2.0) ** 2)  # noqa: E731
+    dip = lambda at: -bump(at)  # noqa: E731
+    rows = {"TRAIN": [("up", bump(10)), ("down", dip(10))],
+            "TEST": [("up", bump(30)), ("down", dip(30)), ("up", bump(12)), ("down", dip(25))]}
+    for split, series in rows.items():
+        (tmp_path / f"S_{split}.tsv").write_text(
+            "".join(f"{label}\t" + "\t".join(f"{v:.6f}" for v in x) + "\n" for label, x in series))
+    out = subprocess.run([sys.executable, str(SCRIPTS / "nearest_neighbour.py"), str(tmp_path / "S_TRAIN.tsv"),
+                          str(tmp_path / "S_TEST.tsv")], capture_output=True, text=True, check=True).stdout
+    assert "1-NN DTW, full window: 4/4 = 100.0%" in out
+    assert "1-NN Euclidean: 4/4" not in out  # far-shifted bumps are nearer the flat part of the other class
