@@ -51,3 +51,18 @@ def test_lr_find_writes_the_curve_and_leaves_the_config_alone(tmp_path, cli, tin
 def test_lr_find_refuses_an_empty_range(tiny_config, cli):
     code, _, err = cli("lr-find", "--config", tiny_config, "--start-lr", "1", "--end-lr", "0.1")
     assert code == 2 and "start_lr < end_lr" in err
+
+
+def test_lr_find_gives_the_process_its_thread_count_back(tiny_config, tmp_path):
+    """As train does: a run fixes its own count (train.threads), a library call leaves the process as found."""
+    import torch
+
+    from cnntrain.tasks.lr_find import lr_find
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        lr_find(tiny_config, overrides=["train.threads=1"], steps=5, out=tmp_path / "lr")
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import os
 import sys
@@ -113,6 +114,18 @@ def flush_denormal_all_threads(on: bool = True) -> None:
 
 
 _OMP_BODY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+@contextlib.contextmanager
+def process_as_found() -> Iterator[None]:
+    """A library call (train, lr-find) leaves the process as it found it: training fixes its own thread
+    count and flushes denormal floats on every thread (`configure`); both are given back here."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        flush_denormal_all_threads(False)
+        torch.set_num_threads(threads)
 
 
 def keep_freed_memory() -> None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from cnntrain.atomic import check_writable
 from cnntrain.config.loader import Config, load_config
 from cnntrain.errors import ConfigError, Interrupted
-from cnntrain.run.device import flush_denormal_all_threads
+from cnntrain.run.device import process_as_found
 from cnntrain.run.lock import RunLock
 from cnntrain.run.progress import Progress
 from cnntrain.run.resume import load_resumable, run_to_resume
@@ -32,20 +30,17 @@ def train(config: str | Path | Config | None = None, *, overrides=(), out=None, 
     if out is not None:
         check_writable(out)
     checkpoint = None
-    threads = torch.get_num_threads()  # the run fixes its own count (device.configure); given back below
     lock = RunLock()  # one process writes a run directory at a time; released below, or by the OS on a kill
     try:
-        if resume is not None:
-            lock.take(run_to_resume(resume).path)  # before reading its checkpoint: that is what we continue
-            config, checkpoint = load_resumable(resume, overrides)
-        elif not isinstance(config, Config):
-            config = load_config(config, overrides)
-        session = Session(config, checkpoint, progress, lock=lock, fast_dev_run=fast_dev_run)
-        return session.run(out, resume, runs_root)
+        with process_as_found():  # the run fixes its own thread count (device.configure); given back after
+            if resume is not None:
+                lock.take(run_to_resume(resume).path)  # before reading its checkpoint: that is what we continue
+                config, checkpoint = load_resumable(resume, overrides)
+            elif not isinstance(config, Config):
+                config = load_config(config, overrides)
+            session = Session(config, checkpoint, progress, lock=lock, fast_dev_run=fast_dev_run)
+            return session.run(out, resume, runs_root)
     except KeyboardInterrupt:  # before the run directory had a checkpoint
         raise Interrupted("interrupted before training started; nothing was saved") from None
     finally:
         lock.release()
-        # Training flushes denormal floats (device.configure); a library call leaves the process as it found it.
-        flush_denormal_all_threads(False)
-        torch.set_num_threads(threads)

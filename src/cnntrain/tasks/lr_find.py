@@ -24,7 +24,7 @@ import numpy as np
 from cnntrain.atomic import atomic_write_text, check_writable
 from cnntrain.config.loader import Config, load_config
 from cnntrain.errors import ConfigError, DataError, Interrupted
-from cnntrain.run.device import flush_denormal_all_threads
+from cnntrain.run.device import process_as_found
 from cnntrain.run.engine import Engine
 from cnntrain.run.progress import Progress
 from cnntrain.run.rundir import new_run_dir
@@ -64,14 +64,13 @@ def lr_find(config: str | Path | Config, *, overrides=(), out: str | Path | None
         config = load_config(config, overrides)
     progress = progress or Progress()
     try:
-        lrs, losses = _range_test(config, np.geomspace(start_lr, end_lr, steps).tolist(), progress)
+        with process_as_found():  # the thread count and denormal flushing training sets
+            lrs, losses = _range_test(config, np.geomspace(start_lr, end_lr, steps).tolist(), progress)
     except KeyboardInterrupt:
         progress.end()
         raise Interrupted(f"interrupted; nothing written (the chart comes when the sweep ends or the loss "
                           f"diverges). Run lr-find again, with fewer --steps (this one had {steps}) or a lower "
                           f"--end-lr (this one {end_lr:g}) for a shorter sweep") from None
-    finally:
-        flush_denormal_all_threads(False)  # training set it (device.configure); leave the process as found
     smoothed = smooth(losses)
     suggestion = suggest(lrs, smoothed)
     stopped = "last step" if len(lrs) == steps else "diverged"
