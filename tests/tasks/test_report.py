@@ -221,6 +221,7 @@ def test_a_full_cell_shows_its_first_images_and_how_many_more(tmp_path, page, mo
     assert page.driver.find_element("css selector", "#cell-images .more").text.startswith("and 6 more")
     assert _click(page, 1, 0) == [paths[30]]
     assert classes[1] in page.driver.find_element("css selector", "#cell-images h3").text
+    assert _table(page, "mistakes-table")[1][-1] == paths[30]  # the mistakes table names the file, as text
     count = "return document.querySelectorAll(arguments[0]).length"
     assert page.driver.execute_script(count, "script") == 2  # the page's data and its script
     assert page.driver.execute_script(count, "b, img[src='x']") == 0

@@ -88,7 +88,7 @@ def test_section(run: RunDir, outcome: TestOutcome) -> dict:
     return {"split": outcome.split, "epoch": outcome.epoch, "classes": list(outcome.classes),
             "matrix": matrix.tolist(), "metrics": metrics_from_confusion(matrix, outcome.classes),
             "samples": int(len(labels)), "total_mistakes": len(mistakes),
-            "mistakes": [asdict(m) for m in mistakes[:MISTAKES_LISTED]],
+            "mistakes": [asdict(m) | {"name": names[m.sample]} for m in mistakes[:MISTAKES_LISTED]],
             "roc_auc": roc_auc(labels, probs, outcome.classes), "ece": bins.ece,
             "top_losses": top_losses(mistakes, names), "gradcam_layer": layer, "gradcam_why": why,
             "cells": confusion_cells(labels, probs, outcome.samples, names)}
