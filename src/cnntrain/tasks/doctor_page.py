@@ -7,12 +7,14 @@ from pathlib import Path
 
 from cnntrain.data.splits import Splits
 from cnntrain.data.synthetic import SPLITS
-from cnntrain.viz.mosaic import thumbnail_uri
+from cnntrain.run.outputs import display_values
 from cnntrain.viz.page import write_page
+from cnntrain.viz.thumbnails import thumbnail_url
 
 MAX_GROUPS = 60  # duplicate groups shown with thumbnails; doctor.json lists them all
 MAX_MEMBERS = 8  # samples shown per group
 MAX_ISSUES = 120  # label issues shown with thumbnails
+THUMBNAIL_PX = 128  # larger than the report's: telling near copies apart takes their details
 
 
 def write_doctor_page(path: Path, result, splits: Splits | None) -> Path:
@@ -33,6 +35,7 @@ def _sampler(splits: Splits):
 
     def thumbnail(index: int) -> str:
         split, i = where[index]
-        return thumbnail_uri(getattr(splits, split).x[i].numpy())
+        sample = getattr(splits, split).x[i:i + 1].numpy()
+        return thumbnail_url(display_values(sample)[0], THUMBNAIL_PX)  # float arrays: stretched to their range
 
     return thumbnail

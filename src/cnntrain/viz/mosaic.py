@@ -8,8 +8,6 @@ signal as lines, one colour per channel. numpy and PIL only.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import os
 from dataclasses import dataclass
@@ -213,21 +211,3 @@ def _fit(text: str, width: int, font, draw) -> str:
     while text and draw.textlength(text + "…", font=font) > width:
         text = text[:-1]
     return text + "…"
-
-
-def thumbnail_uri(sample: np.ndarray, largest: int = 128) -> str:
-    """One sample (C, *spatial) as a PNG `data:` URI for a page: an image at its own pixels (shrunk to
-    `largest` on its longer side), a signal or volume as sample_tile draws it. Float arrays are stretched
-    from their own minimum to maximum."""
-    sample = np.asarray(sample)
-    if sample.dtype != np.uint8:
-        low, high = float(sample.min()), float(sample.max())
-        sample = np.round((sample - low) / (high - low or 1.0) * 255).astype(np.uint8)
-    if sample.ndim == 3:
-        picture = Image.fromarray(sample[0] if sample.shape[0] != 3 else sample.transpose(1, 2, 0))
-        picture.thumbnail((largest, largest), Image.Resampling.BILINEAR)
-    else:
-        picture = Image.fromarray(sample_tile(sample))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

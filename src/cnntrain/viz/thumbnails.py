@@ -21,16 +21,16 @@ THUMBNAIL_PX = 64
 JPEG_QUALITY = 85
 
 
-def thumbnail_url(sample: np.ndarray) -> str:
-    """The sample as an image a page can show: see the module docstring."""
+def thumbnail_url(sample: np.ndarray, largest: int = THUMBNAIL_PX) -> str:
+    """The sample as an image a page can show, at most `largest` pixels a side: see the module docstring."""
     sample = np.asarray(sample)
     image = Image.fromarray(sample_picture(sample))
     buffer = io.BytesIO()
-    if sample.ndim == 2 or max(image.size) <= THUMBNAIL_PX:  # a signal's lines: already small, sharp as PNG
+    if sample.ndim == 2 or max(image.size) <= largest:  # a signal's lines: already small, sharp as PNG
         image.save(buffer, format="PNG")
         kind = "png"
     else:
-        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+        image.thumbnail((largest, largest), Image.Resampling.LANCZOS)
         image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
         kind = "jpeg"
     return f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
