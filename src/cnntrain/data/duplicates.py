@@ -52,8 +52,13 @@ def perceptual_hash(sample: np.ndarray, hash_size: int = 8) -> np.ndarray:
     """The pHash of one 2D image (C, H, W) uint8, colour read as grey, as hash_size**2 / 64 uint64 words."""
     import imagehash  # deferred: it imports scipy, which only this check needs
 
-    picture = Image.fromarray(sample[0] if sample.shape[0] == 1 else sample[:3].transpose(1, 2, 0))
-    return np.packbits(imagehash.phash(picture, hash_size=hash_size).hash.ravel()).view(">u8").astype(np.uint64)
+    bits = imagehash.phash(_picture(sample), hash_size=hash_size).hash.ravel()
+    return np.packbits(bits).view(">u8").astype(np.uint64)
+
+
+def _picture(sample: np.ndarray) -> Image.Image:
+    """A 2D image (C, H, W) uint8 as Pillow's: grey, or its first three channels as RGB."""
+    return Image.fromarray(sample[0] if sample.shape[0] == 1 else sample[:3].transpose(1, 2, 0))
 
 
 def perceptual_hashes(x: torch.Tensor) -> np.ndarray:
@@ -68,7 +73,7 @@ def same_picture(sample_of: Callable[[int], np.ndarray]) -> Callable[[int, int],
     @functools.cache
     def look(i: int) -> tuple[np.ndarray, np.ndarray]:
         sample = sample_of(i)
-        grey = Image.fromarray(sample[0] if sample.shape[0] == 1 else sample[:3].transpose(1, 2, 0)).convert("L")
+        grey = _picture(sample).convert("L")
         small = np.asarray(grey.resize((16, 16), Image.Resampling.BOX), dtype=np.float64).ravel()
         small -= small.mean()
         return perceptual_hash(sample, 16), small / (np.linalg.norm(small) or 1.0)
