@@ -116,3 +116,18 @@ def test_two_resumes_started_together_one_trains_and_a_sigkill_leaves_the_run_un
     assert code == 0, err  # the killed winner's lock went with it
     assert [r["epoch"] for r in read_jsonl(run / "metrics.jsonl")] == list(range(1, done + 2))
     assert (run / LOCK_FILE).exists()
+
+
+def test_a_holder_that_has_not_written_its_pid_yet_is_named_once_it_has(tmp_path):
+    """The holder writes its PID just after taking the lock: asked in between, the file is still empty."""
+    import fcntl
+    import threading
+
+    fd = os.open(tmp_path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another open file description: it conflicts within one process too
+        threading.Timer(0.05, lambda: os.pwrite(fd, b"4242\n", 0)).start()
+        with pytest.raises(RunLocked, match=r"\(PID 4242\)"):
+            RunLock().take(tmp_path)
+    finally:
+        os.close(fd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from cnntrain.errors import RunLocked
@@ -34,7 +35,7 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            holder = _holder(fd)
             os.close(fd)
             raise RunLocked(f"{run} is in use by another cnntrain process (PID {holder}), which is training in it; "
                             f"wait for it to finish or stop it, then try again") from None
@@ -46,3 +47,14 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the last descriptor drops the flock
             self.fd = None
+
+
+def _holder(fd: int) -> str:
+    """The PID the lock's holder wrote. It writes it just after taking the lock: a process that asks in
+    between finds the file empty (or just truncated), so it looks again for up to a second."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if pid or time.monotonic() > deadline:
+            return pid or "unknown"
+        time.sleep(0.01)
