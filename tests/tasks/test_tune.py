@@ -93,6 +93,28 @@ def test_a_study_with_another_space_is_refused(cli, files, tmp_path):
     assert "train.optimizer only here" in err
 
 
+def test_a_tuner_opening_a_study_between_anothers_two_writes_goes_on(tmp_path, monkeypatch):
+    """Two tuners started together (CI saw this): the second reads the study after the first's first write."""
+    import optuna
+    from optuna.pruners import NopPruner
+
+    from cnntrain.tasks.tune_study import open_storage, open_study
+
+    storage, space, seen = open_storage(None, tmp_path / "t"), {"train.lr": {"float": [0.01, 0.1]}}, []
+    write = optuna.Study.set_user_attr
+
+    def first_write_then_the_other_tuner_looks(study, key, value):
+        write(study, key, value)
+        if not seen:
+            seen.append("looking")  # the other tuner's own writes go straight through
+            seen[0] = open_study(storage, "tiny", space, "val_acc", NopPruner()).user_attrs
+
+    monkeypatch.setattr(optuna.Study, "set_user_attr", first_write_then_the_other_tuner_looks)
+    assert open_study(storage, "tiny", space, "val_acc", NopPruner()).user_attrs == {"metric": "val_acc",
+                                                                                    "space": space}
+    assert seen == [{"metric": "val_acc", "space": space}]
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """Three trials of the tiny space in this process, no pruning: (DIR, tune.json, terminal text)."""

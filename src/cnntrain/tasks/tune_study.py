@@ -72,17 +72,17 @@ def open_study(storage, name: str, space: dict, metric: str, pruner) -> optuna.S
     study = optuna.create_study(storage=storage, study_name=name, direction=direction, pruner=pruner,
                                 load_if_exists=True)
     attrs = study.user_attrs
+    if attrs.get("metric", metric) != metric:
+        raise ConfigError(f"--study {name}: a study of that name exists for --metric {attrs['metric']}, not "
+                          f"{metric}; use that metric to continue it, or another --study name")
     if "space" not in attrs:
-        study.set_user_attr("space", space)
+        # metric first: a process starting at the same moment reads "space" as the sign that both are there
         study.set_user_attr("metric", metric)
-        return study
-    if attrs["space"] != space:
+        study.set_user_attr("space", space)
+    elif attrs["space"] != space:
         raise ConfigError(f"--study {name}: a study of that name exists with another space "
                           f"({differences(attrs['space'], space)}); use the same space to continue it, or another "
                           "--study name")
-    if attrs.get("metric") != metric:
-        raise ConfigError(f"--study {name}: a study of that name exists for --metric {attrs.get('metric')}, not "
-                          f"{metric}; use that metric to continue it, or another --study name")
     return study
 
 
