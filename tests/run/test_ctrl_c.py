@@ -54,3 +54,25 @@ def test_a_run_stops_one_step_after_a_swallowed_press(tiny_config, tmp_path):
         train(tiny_config, overrides=["train.epochs=2"], out=tmp_path / "run", progress=progress)
     assert progress.steps_after == 0  # it stopped at the step it was pressed in, not at the end of the run
     assert not (tmp_path / "run" / "summary.json").exists()
+
+
+class _FailsDuringCleanUp:
+    def __del__(self):
+        raise ValueError("a real bug in a finalizer")
+
+
+def test_only_the_swallowed_press_goes_unreported(monkeypatch):
+    """Python would print "Exception ignored in ... KeyboardInterrupt" with a traceback; the press is honoured,
+    so it says nothing. Any other exception a finalizer drops is still reported."""
+    import sys
+
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: reported.append(type(unraisable.exc_value)))
+    with recording_ctrl_c():
+        press_ctrl_c_inside_a_finalizer()
+        _FailsDuringCleanUp()
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_pressed()
+    assert reported == [ValueError]
+    press_ctrl_c_inside_a_finalizer()  # outside a run Python's own report is left alone
+    assert reported == [ValueError, KeyboardInterrupt]

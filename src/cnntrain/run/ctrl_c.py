@@ -4,13 +4,16 @@ Python turns SIGINT into KeyboardInterrupt wherever the main thread happens to b
 finalizer (a `__del__` or weakref callback that the garbage collector runs between two lines of ours),
 Python reports the exception as "ignored" and carries on: the key press is gone and the run trains to the
 end. So while a run trains, the handler also records the press, and the training loop checks the record
-after every step: a press swallowed that way stops the run one step later, like any other.
+after every step: a press swallowed that way stops the run one step later, like any other. Python would
+also print the swallowed exception's traceback ("Exception ignored in ..."); the press is honoured, so
+that report is dropped and the user sees cnntrain's one line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 
 _pressed = False
@@ -32,11 +35,21 @@ def recording_ctrl_c():
         return
     _pressed = False
     signal.signal(signal.SIGINT, _record_and_raise)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_about_ctrl_c(previous_hook)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = previous_hook
         _pressed = False
+
+
+def _quiet_about_ctrl_c(previous_hook):
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):  # recorded: raise_if_pressed honours it
+            previous_hook(unraisable)
+    return hook
 
 
 def raise_if_pressed() -> None:
