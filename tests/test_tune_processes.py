@@ -167,6 +167,8 @@ def test_ctrl_c_and_kill_9_lose_nothing_and_the_same_command_continues(files):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "run the same command again to continue the study" in err and "Traceback" not in err
+    shown = json.loads((out / "tune.json").read_text())["trials"]  # the outputs show the study so far
+    assert [(t["number"], t["state"], t["reason"]) for t in shown] == [(0, "fail", "interrupted (Ctrl-C)")]
 
     proc = start(command)
     freeze_mid_trial(proc, out / "trials" / "1")
@@ -182,3 +184,30 @@ def test_ctrl_c_and_kill_9_lose_nothing_and_the_same_command_continues(files):
         marked = json.loads((out / "trials" / str(number) / "trial.json").read_text())
         assert marked["state"] == "fail" and marked["reason"] == reason  # the run directory says so
         assert (out / "trials" / str(number) / "checkpoints" / "last.pt").is_file()  # and keeps what it had
+
+
+def test_ctrl_c_on_a_terminal_stops_every_worker_and_each_marks_its_trial(files):
+    """A terminal's Ctrl-C goes to the whole foreground process group: the tuner and its workers."""
+    out = files / "t"
+    command = tune_command(files, "--workers", 2, "--trials", 2, "--out", out, "--set", "train.epochs=40")
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            process_group=0, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    logs = [out / "trials" / str(n) / "metrics.jsonl" for n in (0, 1)]
+    for _ in range(60000):  # polls, not a timer on the work; a hung process fails the test
+        if all(log.exists() and log.read_text().count("\n") >= 1 for log in logs):
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"the tuner ended (status {proc.returncode}) before both trials ran: {proc.communicate()[1]}")
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "run the same command again to continue the study" in err and "Traceback" not in err
+    trials = json.loads((out / "tune.json").read_text())["trials"]
+    assert [(t["number"], t["state"], t["reason"]) for t in trials] == [
+        (n, "fail", "interrupted (Ctrl-C)") for n in (0, 1)]
+    for log in logs:
+        assert len(log.read_text().splitlines()) < 40  # stopped mid-trial, not left to finish
+        marked = json.loads((log.parent / "trial.json").read_text())
+        assert marked["state"] == "fail" and (log.parent / "checkpoints" / "last.pt").is_file()

@@ -121,7 +121,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, job: TuneJob, space: Spa
         finish_trial_dir(study, trial.number, run_dir)
         return
     except (Interrupted, KeyboardInterrupt):
-        with _no_interrupts():  # a second Ctrl-C must not cut the bookkeeping short
+        with no_interrupts():  # a second Ctrl-C must not cut the bookkeeping short
             fail_trial(study, trial.number, Path(job.out), "interrupted (Ctrl-C)", interrupted=True)
         raise interrupted_error(job) from None
     except CnntrainError as error:  # this setting cannot train: the study goes on
@@ -189,7 +189,7 @@ def worker_main(job: TuneJob, worker: int) -> None:
 
 
 @contextlib.contextmanager
-def _no_interrupts():
+def no_interrupts():
     if threading.current_thread() is not threading.main_thread():  # only the main thread hears signals
         yield
         return
