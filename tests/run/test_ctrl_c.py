@@ -76,3 +76,30 @@ def test_only_the_swallowed_press_goes_unreported(monkeypatch):
     assert reported == [ValueError]
     press_ctrl_c_inside_a_finalizer()  # outside a run Python's own report is left alone
     assert reported == [ValueError, KeyboardInterrupt]
+
+
+def test_a_press_while_a_checkpoint_is_written_waits_for_the_file(tmp_path, monkeypatch):
+    """Interrupted inside torch.save, the zip writer fails on its way out and its RuntimeError hid the Ctrl-C
+    (a traceback and exit status 1). The press now waits for the file, then stops the run as usual."""
+    import torch
+
+    from cnntrain.run import checkpoint
+
+    real_save = torch.save
+
+    def pressed_mid_save(state, f):
+        os.kill(os.getpid(), signal.SIGINT)
+        real_save(state, f)
+
+    monkeypatch.setattr(torch, "save", pressed_mid_save)
+    state = {"weights": torch.arange(6.0)}
+    for during_a_run in (True, False):
+        path = tmp_path / f"{during_a_run}.pt"
+        with pytest.raises(KeyboardInterrupt):
+            if during_a_run:
+                with recording_ctrl_c():
+                    checkpoint.save_checkpoint(state, path)
+            else:
+                checkpoint.save_checkpoint(state, path)
+        assert torch.equal(torch.load(path, weights_only=True)["weights"], state["weights"])  # whole
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

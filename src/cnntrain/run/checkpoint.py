@@ -18,6 +18,7 @@ import torch
 from cnntrain.atomic import atomic_writer
 from cnntrain.errors import CheckpointError
 from cnntrain.model.torch_file import load_torch_file, refused_as_unsafe
+from cnntrain.run.ctrl_c import holding_ctrl_c
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
 BEST_CHECKPOINT = Path("checkpoints") / "best.pt"
@@ -105,7 +106,7 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
     _check_plain(state, "state", 0)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(path, "wb") as f:
+    with holding_ctrl_c(), atomic_writer(path, "wb") as f:
         torch.save(state, f)
     return path
 

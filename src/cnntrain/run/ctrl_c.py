@@ -52,6 +52,27 @@ def _quiet_about_ctrl_c(previous_hook):
     return hook
 
 
+def _record(signum, frame):
+    global _pressed
+    _pressed = True
+
+
+@contextlib.contextmanager
+def holding_ctrl_c():
+    """Ctrl-C waits until the block ends, then raises as usual: a KeyboardInterrupt inside torch.save
+    leaves its zip writer to fail on the way out, and that RuntimeError hides the Ctrl-C from the user."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, _record_and_raise)):
+        yield  # Ctrl-C is ignored, or someone else's handler is in charge
+        return
+    previous = signal.signal(signal.SIGINT, _record)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    raise_if_pressed()
+
+
 def raise_if_pressed() -> None:
     """KeyboardInterrupt if Ctrl-C was pressed since the last check (its own exception may have been lost)."""
     global _pressed
