@@ -73,6 +73,19 @@ def holding_ctrl_c():
     raise_if_pressed()
 
 
+@contextlib.contextmanager
+def ignoring_ctrl_c():
+    """Ctrl-C does nothing while the block runs: the bookkeeping after a first press must not be cut short."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread hears signals
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def raise_if_pressed() -> None:
     """KeyboardInterrupt if Ctrl-C was pressed since the last check (its own exception may have been lost)."""
     global _pressed

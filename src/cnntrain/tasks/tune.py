@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cnntrain.config.loader import load_config
 from cnntrain.errors import CnntrainError, ConfigError, Interrupted
+from cnntrain.run.ctrl_c import ignoring_ctrl_c
 from cnntrain.tasks.folds import fold_indices
 from cnntrain.tasks.tune_outputs import TuneResult, trial_rows, write_outputs
 from cnntrain.tasks.tune_space import check_space, load_space
@@ -35,7 +36,6 @@ from cnntrain.tasks.tune_worker import (
     TuneProgress,
     interrupted_error,
     load_study,
-    no_interrupts,
     pruner_of,
     run_worker,
     worker_main,
@@ -63,7 +63,7 @@ def tune(config, space, *, trials: int = 20, timeout: float | None = None, metri
         else:
             _run_workers(job, workers, progress)
     except (Interrupted, KeyboardInterrupt):  # in a trial (marked failed by now), or asking Optuna
-        with no_interrupts():  # tune.json and tune.html show the trials so far, the interrupted ones too
+        with ignoring_ctrl_c():  # tune.json and tune.html show the trials so far, the interrupted ones too
             write_outputs(load_study(job), job)
         raise interrupted_error(job) from None
     return write_outputs(load_study(job), job)

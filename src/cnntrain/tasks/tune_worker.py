@@ -10,9 +10,7 @@ that cannot train, "interrupted (Ctrl-C)", or, marked by the next worker to look
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from cnntrain.errors import CnntrainError, Interrupted
+from cnntrain.run.ctrl_c import ignoring_ctrl_c
 from cnntrain.run.progress import Progress
 from cnntrain.run.rundir import RunDir
 from cnntrain.run.train import train
@@ -121,7 +120,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, job: TuneJob, space: Spa
         finish_trial_dir(study, trial.number, run_dir)
         return
     except (Interrupted, KeyboardInterrupt):
-        with no_interrupts():  # a second Ctrl-C must not cut the bookkeeping short
+        with ignoring_ctrl_c():  # a second Ctrl-C must not cut the bookkeeping short
             fail_trial(study, trial.number, Path(job.out), "interrupted (Ctrl-C)", interrupted=True)
         raise interrupted_error(job) from None
     except CnntrainError as error:  # this setting cannot train: the study goes on
@@ -186,15 +185,3 @@ def worker_main(job: TuneJob, worker: int) -> None:
     except CnntrainError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
-
-
-@contextlib.contextmanager
-def no_interrupts():
-    if threading.current_thread() is not threading.main_thread():  # only the main thread hears signals
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
